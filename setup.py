@@ -1,0 +1,81 @@
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.abspath(os.path.dirname(__file__))
+with open(os.path.join(here, "README.txt"), encoding="utf-8") as f:
+    README = f.read()
+
+requires = [
+    "BTrees >= 5.0",
+    "persistent >= 5.0",
+    "transaction >= 4.0",
+    "ZODB >= 6.0",
+    "zodburi >= 2.6",
+    "zope.interface >= 6.0",
+    "pyramid >= 2.0",
+    "pyramid_tm >= 2.5",
+    "pyramid_retry >= 2.1",
+    "pyramid_zodbconn >= 0.8.1",
+    "pyramid_jinja2 >= 2.10",
+    "plaster_pastedeploy >= 1.0",
+    "waitress >= 3.0",
+    "PyJWT[crypto] >= 2.8",
+    "aioapns >= 4.0",
+    "pyfcm >= 2.0",
+]
+
+postgresql_requires = [
+    "RelStorage[postgresql] >= 4.0",
+    "psycopg2-binary >= 2.9",
+]
+
+zeo_requires = [
+    "ZEO >= 6.0",
+]
+
+testing_requires = [
+    "pytest >= 8.0",
+    "WebTest >= 3.0",
+    "hypothesis >= 6.100",
+    "trustme >= 1.1",
+    "h2 >= 4.1",
+    "playwright >= 1.45",
+] + postgresql_requires + zeo_requires
+
+bench_requires = [
+    "zc.generationalset == 0.4.0",
+] + postgresql_requires
+
+setup(
+    name="myproject",
+    version="0.1.0",
+    description="Generational-set data sync server for native and web app clients",
+    long_description=README,
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Framework :: Pyramid",
+        "Framework :: ZODB",
+        "Topic :: Internet :: WWW/HTTP :: WSGI :: Application",
+    ],
+    python_requires=">= 3.10",
+    packages=find_packages(exclude=["tests", "tests.*", "bench"]),
+    include_package_data=True,
+    package_data={"myproject": ["templates/*.jinja2", "static/*"]},
+    zip_safe=False,
+    install_requires=requires,
+    extras_require={
+        "testing": testing_requires,
+        "postgresql": postgresql_requires,
+        "zeo": zeo_requires,
+        "bench": bench_requires,
+    },
+    entry_points={
+        "paste.app_factory": [
+            "main = myproject:main",
+        ],
+        "console_scripts": [
+            "myproject-admin = myproject.scripts.admin:main",
+        ],
+    },
+)
