@@ -281,6 +281,19 @@ def start_postgresql(*, host="127.0.0.1", settings=None):
 
 # -- ZEO -------------------------------------------------------------------
 
+ZEO_CLIENT_CONFIG = """\
+%import ZEO
+<zodb>
+  <clientstorage>
+    server {address}
+    server-sync {server_sync}
+    cache-size {cache_size}
+    wait-timeout {wait_timeout}
+  </clientstorage>
+</zodb>
+"""
+
+
 class ZEOServer:
     """A running ``runzeo`` process serving one FileStorage named '1'."""
 
@@ -292,6 +305,7 @@ class ZEOServer:
         self.host = host
         self.port = port
         self._own_directory = own_directory
+        self._configs = 0
 
     @property
     def address(self):
@@ -302,8 +316,29 @@ class ZEOServer:
         return f"<ZEOServer {self.host}:{self.port} {self.path}>"
 
     def uri(self, **params):
-        """Return the zodburi ``zeo://`` URI of this server."""
+        """Return the zodburi ``zeo://`` URI of this server.
+
+        Such a client does not wait for invalidations when a transaction
+        begins, so another client's commit can take a moment to show; use
+        ``zconfig_uri()`` where a read must see every earlier commit.
+        """
         return zodb_uri_for("zeo", self.address, **params)
+
+    def zconfig_uri(self, *, server_sync=True, cache_size="20MB", wait_timeout=30):
+        """Write a ClientStorage ZConfig file; return its ``zconfig://`` URI.
+
+        ``server-sync`` (which a zeo:// URI cannot set) makes every
+        transaction begin with a round trip to the server, so it sees all
+        commits made before it began.
+        """
+        self._configs += 1
+        path = os.path.join(self.directory, f"client-{self._configs}.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(ZEO_CLIENT_CONFIG.format(
+                address=f"{self.host}:{self.port}",
+                server_sync="true" if server_sync else "false",
+                cache_size=cache_size, wait_timeout=wait_timeout))
+        return f"zconfig://{path}"
 
     def stop(self):
         """Stop runzeo (SIGTERM, then SIGKILL after 10 s)."""

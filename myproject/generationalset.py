@@ -1,0 +1,295 @@
+"""Generational sets: ZODB sets that report what changed since a generation.
+
+A tree of sets shares one integer generation, kept by the root set, that
+grows by one on every change anywhere in the tree.  A client presents the
+generation of the state it holds and ``generational_updates`` tells it what
+to drop and what to upsert to hold the current state.  See README.txt.
+
+This module knows nothing of the rest of the package: it depends on
+``persistent`` and ``BTrees`` only.
+
+Storage layout of one set (each BTree a separate persistent object, so a
+change rewrites O(log n) records, never the whole set):
+
+``_contents``     LOBTree  {generation of the member's latest change: member}
+``_generations``  OLBTree  {id: generation}, for members and remembered
+                           removals (the generation says which of the two)
+``_removals``     LOBTree  {generation of a removal: id}, at most
+                           ``maximum_removals`` entries
+``_evicted``      int      the latest generation of a removal that was
+                           forgotten; a client older than it gets ``contents``
+``_len``          int      the member count (the set's own record is
+                           rewritten on every change anyway, so a plain
+                           attribute costs nothing where a ``BTrees.Length``
+                           would add a record to every commit)
+``_joined``       int      for a subset: the generation at which it last
+                           joined its parent; a client older than that may
+                           hold a stale set under this id and gets it whole
+"""
+import BTrees.LOBTree
+import BTrees.OLBTree
+import persistent
+
+__all__ = [
+    "GenerationalSet", "GSet",
+    "StringIdGenerationalSet", "SGSet",
+    "ValueGenerationalSet", "VGSet",
+    "notify",
+]
+
+
+def notify(root):
+    """Called with the root set after every generation bump; replace me."""
+
+
+class GenerationalSet(persistent.Persistent):
+    """A set of objects with ids whose changes are tracked by generation."""
+
+    _evicted = 0
+    _joined = 0
+
+    def __init__(self, id=None, parent=None, maximum_removals=99,
+                 superset=False, id_attribute="id"):
+        # superset is accepted and ignored, as since the seed's 0.2.0.
+        self.id = id
+        self.parent = parent
+        self.maximum_removals = maximum_removals
+        self.id_attribute = id_attribute
+        self._contents = BTrees.LOBTree.LOBTree()
+        self._generations = BTrees.OLBTree.OLBTree()
+        self._removals = BTrees.LOBTree.LOBTree()
+        self._len = 0
+        self.generation = parent.generation if parent is not None else 1
+
+    def __repr__(self):
+        return "<%s %r at generation %s>" % (
+            self.__class__.__name__, self.id, self.generation)
+
+    # Ids
+
+    def get_id(self, ob):
+        """Return the id of ob (its ``id_attribute``); override to change."""
+        return getattr(ob, self.id_attribute)
+
+    def _id(self, ob, id):
+        return self.get_id(ob) if id is None else id
+
+    # The tree
+
+    def _root(self):
+        s = self
+        while s.parent is not None:
+            s = s.parent
+        return s
+
+    def _updated(self):
+        """Bump the tree's generation for a change in self; return it."""
+        parent = self.parent
+        if parent is None:
+            self.generation += 1
+            notify(self)
+        else:
+            parent.add(self, self.id)
+            self.generation = parent.generation
+        return self.generation
+
+    def _adopt(self, ob):
+        """Make ob, a set joining self, part of this tree.
+
+        A set with its own history (built elsewhere) may have counted past
+        this tree's generation; the tree's generation then jumps past it, so
+        that every generation recorded in ob is older than its joining.
+        """
+        if ob.parent is None:
+            ob.parent = self
+        elif ob.parent is not self:
+            raise ValueError(
+                "%r belongs to another set; remove it there first" % (ob,))
+        root = self._root()
+        if ob.generation > root.generation:
+            root.generation = ob.generation
+
+    # Changes
+
+    def add(self, ob, id=None):
+        """Add ob, or record a change to the member with its id."""
+        id = self._id(ob, id)
+        contents = self._contents
+        old = self._generations.get(id)
+        if old is not None and old in contents:
+            joining = contents[old] is not ob
+            del contents[old]
+        else:
+            joining = True
+            if old is not None:
+                del self._removals[old]
+            self._len += 1
+        is_set = isinstance(ob, GenerationalSet)
+        if joining and is_set:
+            self._adopt(ob)
+        generation = self._updated()
+        contents[generation] = ob
+        self._generations[id] = generation
+        if joining and is_set:
+            ob._joined = generation
+            ob.generation = generation
+
+    def changed(self, ob, id=None):
+        """Record a change to ob; raise KeyError(id) if it is not a member."""
+        id = self._id(ob, id)
+        if not self._has(id):
+            raise KeyError(id)
+        self.add(ob, id)
+
+    def remove(self, ob, id=None):
+        """Remove the member with ob's id; raise KeyError(id) if absent."""
+        id = self._id(ob, id)
+        if not self._has(id):
+            raise KeyError(id)
+        del self._contents[self._generations[id]]
+        self._len -= 1
+        generation = self._updated()
+        removals = self._removals
+        removals[generation] = id
+        self._generations[id] = generation
+        while len(removals) > self.maximum_removals:
+            evicted = removals.minKey()
+            del self._generations[removals.pop(evicted)]
+            self._evicted = evicted
+
+    # Reading
+
+    def _has(self, id):
+        generation = self._generations.get(id)
+        return generation is not None and generation in self._contents
+
+    def __getitem__(self, id):
+        """Return the member with this id; raise KeyError if absent."""
+        generation = self._generations[id]
+        try:
+            return self._contents[generation]
+        except KeyError:
+            raise KeyError(id) from None
+
+    def get(self, id, default=None):
+        """Return the member with this id, or default."""
+        generation = self._generations.get(id)
+        if generation is None:
+            return default
+        return self._contents.get(generation, default)
+
+    def __len__(self):
+        """Return the number of members (O(1))."""
+        return self._len
+
+    def __iter__(self):
+        """Iterate over the members, oldest change first."""
+        return iter(self._contents.values())
+
+    def items(self):
+        """Iterate over (id, member) pairs in id order."""
+        contents = self._contents
+        for id, generation in self._generations.items():
+            if generation in contents:
+                yield id, contents[generation]
+
+    def values(self, min_generation=None):
+        """Return the members changed at or after min_generation, oldest first."""
+        return self._contents.values(min_generation)
+
+    def __contains__(self, ob_or_id):
+        """Return whether a member has ob_or_id's id (or is that id)."""
+        try:
+            id = self.get_id(ob_or_id)
+        except AttributeError:
+            id = ob_or_id
+        try:
+            return self._has(id)
+        except TypeError:  # not comparable with the ids in this set
+            return False
+
+    def generational_updates(self, generation, subset=False):
+        """Return what a client at generation must apply to mirror this set.
+
+        ``{'generation': G, 'removals': [...], 'adds': [...]}`` with empty
+        lists left out, or ``'contents'`` instead of removals and adds when
+        the client is older than the removals this set remembers, or newer
+        than the tree (the server was restored from a backup).  G is the
+        tree's generation.  Called for a member set by its parent (``subset``
+        true), ``{'id': ID, ...}`` takes the place of the generation.
+        """
+        if subset:
+            result = {"id": self.id}
+            current = self.generation
+        else:
+            # A subset polled on its own: the client may hold a stale set
+            # under its path if it or an ancestor joined after generation.
+            joined, s = self._joined, self
+            while s.parent is not None:
+                s = s.parent
+                joined = max(joined, s._joined)
+            current = s.generation
+            result = {"generation": current}
+            if generation > current or 0 < generation < joined:
+                # Restored from a backup, or a stale subtree: send it whole.
+                return self._updates(result, 0, True)
+        if generation >= self.generation:
+            return result  # nothing changed here since: the fast path
+        return self._updates(result, generation, False)
+
+    def _updates(self, result, generation, whole):
+        whole = whole or 0 < generation < self._evicted
+        if whole:
+            values = self._contents.values()
+        else:
+            removals = list(self._removals.values(generation + 1))
+            if removals:
+                result["removals"] = removals
+            values = self._contents.values(generation + 1)
+        entries = [
+            _subset_updates(ob, generation, whole)
+            if isinstance(ob, GenerationalSet) else ob
+            for ob in values
+        ]
+        if whole:
+            result["contents"] = entries
+        elif entries:
+            result["adds"] = entries
+        return result
+
+
+def _subset_updates(s, generation, whole):
+    """Return the entry for member set s for a client at generation."""
+    result = {"id": s.id}
+    if whole or 0 < generation < s._joined:
+        # The client holds nothing under this id, or a stale set: send it
+        # whole.  (At generation 0 plain adds are complete already.)
+        return s._updates(result, 0, True)
+    if generation >= s.generation:
+        return result
+    return s._updates(result, generation, False)
+
+
+GSet = GenerationalSet
+
+
+class StringIdGenerationalSet(GenerationalSet):
+    """A set in which ids are stringified (helps with long integer ids)."""
+
+    def get_id(self, ob):
+        """Return str() of ob's id attribute."""
+        return str(super().get_id(ob))
+
+
+SGSet = StringIdGenerationalSet
+
+
+class ValueGenerationalSet(GenerationalSet):
+    """A set in which items are their own ids; they must be orderable."""
+
+    def get_id(self, ob):
+        """Return ob itself."""
+        return ob
+
+
+VGSet = ValueGenerationalSet

@@ -1,0 +1,226 @@
+"""APNs sender: silent background pushes through aioapns 4 (token auth).
+
+One aioapns client per APNs environment (production, sandbox), built on
+first use inside the dispatcher's running loop (aioapns binds its pool to
+the current loop when it is constructed).  aioapns has no per-request
+timeout, so every send is wrapped in ``asyncio.wait_for``; the request
+itself is shielded so a late answer still finds its future (cancelling
+aioapns' future and then receiving the answer would break the connection).
+
+Tests and staging point a client at another host with ``server`` /
+``sandbox_server``: aioapns connects to (and sends as ``host``) the
+``APNS_SERVER`` and ``APNS_PORT`` attributes of its pool's
+``protocol_class``, so the client gets a subclass with those overridden.
+``ca_file`` makes the TLS context trust a private CA (the fake's).
+"""
+import asyncio
+import logging
+import ssl
+
+import jwt
+from aioapns import APNs, NotificationRequest, PushType
+from aioapns.common import PRIORITY_NORMAL
+from aioapns.exceptions import (
+    ConnectionClosed,
+    ConnectionError as APNsConnectionError,
+    MaxAttemptsExceeded,
+)
+from pyramid.exceptions import ConfigurationError
+from pyramid.settings import asbool
+from zope.interface import implementer
+
+from .sender import SENT, ISender, Outcome, Result, collapse_id
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "myproject.push.apns."
+
+#: Device environments that go to the APNs sandbox (development builds).
+SANDBOX_ENVIRONMENTS = frozenset({"sandbox", "development"})
+
+#: Reasons meaning the token will never work again: remove the device.
+DEAD_TOKEN_REASONS = frozenset(
+    {"BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered"})
+
+_TRANSIENT_ERRORS = (
+    APNsConnectionError, ConnectionClosed, MaxAttemptsExceeded, OSError)
+
+
+def payload(generation):
+    """Return the silent push body: ``content-available`` only, generation outside ``aps``."""
+    return {"aps": {"content-available": 1}, "generation": generation}
+
+
+def classify(status, reason):
+    """Return the ``Result`` for an APNs answer (status as APNs gives it)."""
+    try:
+        code = int(status)
+    except (TypeError, ValueError):
+        return Result(Outcome.RETRY, None, reason or "no status")
+    if code == 200:
+        return SENT
+    if code == 410 or reason in DEAD_TOKEN_REASONS:
+        return Result(Outcome.PRUNE, code, reason)
+    if code == 429 or code >= 500:
+        return Result(Outcome.RETRY, code, reason)
+    return Result(Outcome.FAIL, code, reason)
+
+
+@implementer(ISender)
+class APNsSender:
+    """Sends background pushes to APNs with a .p8 signing key.
+
+    ``key`` is the key's PEM contents (not its path).  ``sandbox`` sends
+    every device to the sandbox; otherwise a device's ``environment``
+    decides.  ``server``/``sandbox_server`` are ``(host, port)`` overrides.
+    Raises ``ValueError`` if ``key`` cannot sign an ES256 token.
+    """
+
+    name = "apns"
+
+    def __init__(self, *, key, key_id, team_id, topic, sandbox=False,
+                 pool_size=10, timeout=10.0, server=None,
+                 sandbox_server=None, ca_file=None):
+        try:
+            jwt.encode({"iss": team_id}, key, algorithm="ES256",
+                       headers={"kid": key_id})
+        except Exception as exc:
+            raise ValueError(
+                f"the APNs key cannot sign tokens ({type(exc).__name__})"
+            ) from None
+        self._key = key
+        self._key_id = key_id
+        self._team_id = team_id
+        self._topic = topic
+        self._sandbox = sandbox
+        self._pool_size = pool_size
+        self._timeout = timeout
+        self._servers = {False: server, True: sandbox_server or server}
+        self._ca_file = ca_file
+        self._clients = {}
+
+    def __repr__(self):
+        return f"<APNsSender topic={self._topic!r} sandbox={self._sandbox}>"
+
+    async def send(self, user_id, generation, device):
+        """Return the ``Result`` of one background push to ``device``."""
+        use_sandbox = (
+            self._sandbox or device.environment in SANDBOX_ENVIRONMENTS)
+        client = self._client(use_sandbox)
+        request = NotificationRequest(
+            device_token=device.token,
+            message=payload(generation),
+            priority=PRIORITY_NORMAL,
+            collapse_key=collapse_id(user_id),
+            push_type=PushType.BACKGROUND,
+        )
+        pending = asyncio.ensure_future(client.send_notification(request))
+        try:
+            response = await asyncio.wait_for(
+                asyncio.shield(pending), self._timeout)
+        except TimeoutError:
+            return Result(Outcome.RETRY, None, "timeout")
+        except _TRANSIENT_ERRORS as exc:
+            return Result(Outcome.RETRY, None, type(exc).__name__)
+        finally:
+            if not pending.done():
+                pending.add_done_callback(_consume)
+        return classify(response.status, response.description or "")
+
+    async def close(self):
+        """Close every connection of every client."""
+        clients, self._clients = self._clients, {}
+        for client in clients.values():
+            client.pool.close()
+
+    def _client(self, use_sandbox):
+        client = self._clients.get(use_sandbox)
+        if client is None:
+            client = self._clients[use_sandbox] = self._build(use_sandbox)
+        return client
+
+    def _build(self, use_sandbox):
+        """Return a new aioapns client; call only inside the running loop."""
+        context = ssl.create_default_context(cafile=self._ca_file)
+        context.set_alpn_protocols(["h2"])
+        client = APNs(
+            key=self._key,
+            key_id=self._key_id,
+            team_id=self._team_id,
+            topic=self._topic,
+            max_connections=self._pool_size,
+            # The dispatcher owns retries (with backoff); one attempt here.
+            max_connection_attempts=1,
+            use_sandbox=use_sandbox,
+            ssl_context=context,
+            err_func=_leave_errors_to_dispatcher,
+        )
+        server = self._servers[use_sandbox]
+        if server is not None:
+            host, port = server
+            base = client.pool.protocol_class
+            client.pool.protocol_class = type(
+                base.__name__, (base,),
+                {"APNS_SERVER": host, "APNS_PORT": port})
+        return client
+
+
+async def _leave_errors_to_dispatcher(request, result):
+    """Replace aioapns' own error log: the dispatcher logs outcomes."""
+
+
+def _consume(future):
+    """Retrieve a shielded send's outcome after its caller stopped waiting."""
+    if not future.cancelled():
+        future.exception()
+
+
+def parse_server(value):
+    """Return ``(host, port)`` for ``host:port`` (``[v6]:port`` too), or ``None`` if empty.
+
+    Raises ``ConfigurationError`` for a value without a numeric port.
+    """
+    value = (value or "").strip()
+    if not value:
+        return None
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ConfigurationError(f"expected host:port, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+def sender_from_settings(settings):
+    """Return an ``APNsSender`` from ``myproject.push.apns.*`` settings.
+
+    Reads the key file named by ``key_file`` now, so a missing file stops
+    the start.  Raises ``ConfigurationError`` naming a missing setting.
+    """
+    def required(name):
+        value = (settings.get(PREFIX + name) or "").strip()
+        if not value:
+            raise ConfigurationError(f"{PREFIX}{name} is required for apns")
+        return value
+
+    key_file = required("key_file")
+    try:
+        with open(key_file, encoding="ascii") as f:
+            key = f.read()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{PREFIX}key_file: cannot read {key_file}: {exc.strerror}"
+        ) from None
+    options = dict(
+        key_id=required("key_id"),
+        team_id=required("team_id"),
+        topic=required("topic"),
+        sandbox=asbool(settings.get(PREFIX + "sandbox", False)),
+        pool_size=int(settings.get(PREFIX + "pool_size", 10)),
+        timeout=float(settings.get(PREFIX + "timeout", 10.0)),
+        server=parse_server(settings.get(PREFIX + "server")),
+        sandbox_server=parse_server(settings.get(PREFIX + "sandbox_server")),
+        ca_file=(settings.get(PREFIX + "ca_file") or "").strip() or None,
+    )
+    try:
+        return APNsSender(key=key, **options)
+    except ValueError as exc:
+        raise ConfigurationError(f"{PREFIX}key_file {key_file}: {exc}") from None

@@ -1,0 +1,74 @@
+"""What the dispatcher and a sender agree on: ``ISender`` and ``Result``.
+
+A sender delivers one silent push to one device and says what happened as a
+``Result``; the dispatcher decides what to do about it (retry, prune, give
+up).  Senders never retry on their own and never log a device token; they
+log ``token_hash(token)`` when they must name a device.
+"""
+import enum
+import hashlib
+from dataclasses import dataclass
+
+from zope.interface import Attribute, Interface
+
+#: The longest collapse id APNs accepts, in bytes.
+COLLAPSE_ID_MAX = 64
+
+
+class Outcome(enum.Enum):
+    """What the dispatcher does with a push after one attempt."""
+
+    SENT = "sent"
+    PRUNE = "prune"    # the token is dead: remove the device
+    RETRY = "retry"    # a transient failure: try again later
+    FAIL = "fail"      # a permanent failure: give up
+
+
+@dataclass(frozen=True)
+class Result:
+    """The answer to one send attempt.
+
+    ``status`` is the HTTP status (or ``None`` when no answer came),
+    ``reason`` the service's error reason, and ``retry_after`` the seconds
+    the service asked us to wait (``None`` when it did not say).
+    """
+
+    outcome: Outcome
+    status: int | None = None
+    reason: str = ""
+    retry_after: float | None = None
+
+
+SENT = Result(Outcome.SENT, 200)
+
+
+class ISender(Interface):
+    """Delivers silent "poll now" pushes for one platform."""
+
+    name = Attribute("Short name used in logs, e.g. 'apns'.")
+
+    def send(user_id, generation, device):
+        """Return an awaitable of the ``Result`` of one push to ``device``.
+
+        Runs on the dispatcher's event loop and must not block it.  May
+        raise; the dispatcher treats ``TimeoutError``/``OSError`` as
+        transient and any other exception as a failure.
+        """
+
+    def close():
+        """Return an awaitable that releases connections and threads."""
+
+
+def token_hash(token):
+    """Return a short, stable, non-reversible tag for a device token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:10]
+
+
+def collapse_id(user_id):
+    """Return the collapse id/key for a user's pushes (ASCII, 45 bytes).
+
+    Derived from a hash so it has a fixed length well under APNs' 64-byte
+    limit and does not hand the user id itself to Apple or Google.
+    """
+    digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40]
+    return f"sync-{digest}"

@@ -1,0 +1,249 @@
+"""The storage fixtures against real servers: RelStorage on PostgreSQL, ZEO.
+
+Two ``ZODB.DB`` objects on one database stand for two server processes; one
+test uses a real second process.
+"""
+import contextlib
+import subprocess
+import sys
+import textwrap
+import time
+import typing
+
+import pytest
+import transaction
+import zodburi
+from BTrees.OOBTree import OOBTree
+from persistent.mapping import PersistentMapping
+from transaction.interfaces import NoTransaction
+from ZODB.POSException import ConflictError
+
+from tests.storage import (
+    open_db,
+    opened_db,
+    zodb_uri_for,
+)
+
+pytest_plugins = ["tests.storage"]
+
+
+class Shared(typing.NamedTuple):
+    uri: str
+    #: Does a transaction see every commit made before it began?
+    immediate: bool
+
+
+@pytest.fixture(params=["postgresql", "zeo-server-sync", "zeo-uri"])
+def shared(request):
+    """A storage several processes can share: RelStorage, or ZEO two ways."""
+    if request.param == "postgresql":
+        dsn = request.getfixturevalue("postgresql_dsn")
+        return Shared(zodb_uri_for("postgresql", dsn), immediate=True)
+    zeo = request.getfixturevalue("zeo_server")
+    if request.param == "zeo-server-sync":
+        return Shared(zeo.zconfig_uri(server_sync=True, wait_timeout=10), immediate=True)
+    return Shared(zeo.uri(wait_timeout=10), immediate=False)
+
+
+@pytest.fixture
+def key(request):
+    """A root key of this test's own (the ZEO storage is shared by the session)."""
+    return request.node.name
+
+
+def read_when(tm, conn, read, expected, *, immediate, timeout=5.0):
+    """Return read(root) from a new transaction once it equals expected.
+
+    With immediate, only one transaction is tried; otherwise new ones are
+    begun until timeout seconds have passed.  Fails the test on timeout.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with tm:
+            value = read(conn.root())
+        if value == expected or immediate or time.monotonic() > deadline:
+            assert value == expected
+            return value
+        time.sleep(0.01)
+
+
+@contextlib.contextmanager
+def two_dbs(uri):
+    """Yield two independent DBs on uri, each with an explicit transaction manager."""
+    with opened_db(uri) as db_a, opened_db(uri) as db_b:
+        tm_a = transaction.TransactionManager(explicit=True)
+        tm_b = transaction.TransactionManager(explicit=True)
+        conn_a = db_a.open(tm_a)
+        conn_b = db_b.open(tm_b)
+        try:
+            yield (tm_a, conn_a), (tm_b, conn_b)
+        finally:
+            for tm, conn in ((tm_a, conn_a), (tm_b, conn_b)):
+                with contextlib.suppress(NoTransaction):
+                    tm.abort()
+                conn.close()
+
+
+# -- URIs --------------------------------------------------------------------
+
+def test_file_uri_opens_a_filestorage_that_keeps_data(tmp_path):
+    uri = zodb_uri_for("file", tmp_path / "Data.fs", connection_cache_size=500)
+    assert uri == f"file://{tmp_path}/Data.fs?connection_cache_size=500"
+    factory, dbkw = zodburi.resolve_uri(uri)
+    assert dbkw["cache_size"] == 500
+    with opened_db(uri) as db, db.transaction() as conn:
+        conn.root()["tree"] = OOBTree({"a": 1})
+    with opened_db(uri) as db, db.transaction() as conn:
+        assert dict(conn.root()["tree"]) == {"a": 1}
+
+
+def test_postgresql_uri_uses_relstorage_postgres_scheme(postgresql_server, postgresql_dsn):
+    uri = zodb_uri_for("postgresql", postgresql_dsn, keep_history=False,
+                       cache_local_mb=16, connection_cache_size=2000)
+    host, port = postgresql_server.host, postgresql_server.port
+    assert uri.startswith(f"postgres://postgres@{host}:{port}/test_")
+    assert uri.endswith("?keep_history=0&cache_local_mb=16&connection_cache_size=2000")
+    factory, dbkw = zodburi.resolve_uri(uri)
+    assert dbkw["cache_size"] == 2000
+    storage = factory()
+    try:
+        assert type(storage).__name__ == "RelStorage"
+        assert storage._options.keep_history is False
+        assert storage._options.cache_local_mb == 16
+    finally:
+        storage.close()
+
+
+def test_postgresql_uri_commits_and_reads_back(postgresql_dsn):
+    uri = zodb_uri_for("postgresql", postgresql_dsn)
+    with opened_db(uri) as db, db.transaction() as conn:
+        conn.root()["tree"] = OOBTree({"a": PersistentMapping(n=1)})
+    with opened_db(uri) as db, db.transaction() as conn:
+        assert conn.root()["tree"]["a"]["n"] == 1
+
+
+def test_postgres_uri_needs_an_explicit_port_and_host():
+    # RelStorage would turn the missing parts into the string 'None'.
+    with pytest.raises(ValueError, match="port"):
+        zodb_uri_for("postgresql", "dbname=x user=u host=127.0.0.1")
+    with pytest.raises(ValueError, match="unix socket"):
+        zodb_uri_for("postgresql", "dbname=x user=u host=/tmp port=5432")
+
+
+def test_postgres_uri_refuses_a_password_it_cannot_carry():
+    with pytest.raises(ValueError, match="password"):
+        zodb_uri_for("postgresql", "dbname=x user=u password=a@b host=h port=1")
+    assert (zodb_uri_for("postgresql", "dbname=x user=u password=s3cret host=h port=1")
+            == "postgres://u:s3cret@h:1/x")
+
+
+def test_zeo_uri_names_host_and_port(zeo_server):
+    uri = zeo_server.uri(cache_size="64MB", wait_timeout=5)
+    assert uri == (f"zeo://127.0.0.1:{zeo_server.port}"
+                   "?cache_size=64MB&wait_timeout=5")
+    factory, dbkw = zodburi.resolve_uri(uri)
+    storage = factory()
+    try:
+        assert type(storage).__name__ == "ClientStorage"
+    finally:
+        storage.close()
+
+
+def test_an_unknown_uri_parameter_is_refused(zeo_server):
+    with pytest.raises(zodburi.UnknownDatabaseKeywords):
+        zodburi.resolve_uri(zeo_server.uri(no_such_option=1))
+
+
+def test_unknown_storage_kind_is_refused():
+    with pytest.raises(ValueError, match="unknown storage kind"):
+        zodb_uri_for("mysql", "x")
+
+
+# -- two DBs on one database -----------------------------------------------
+
+def test_commit_through_one_db_is_seen_by_a_second_db(shared, key):
+    with two_dbs(shared.uri) as ((tm_a, conn_a), (tm_b, conn_b)):
+        with tm_b:
+            assert key not in conn_b.root()
+        with tm_a:
+            conn_a.root()[key] = PersistentMapping(documents=OOBTree({"d1": "x"}))
+        read_when(tm_b, conn_b, lambda root: dict(root.get(key, {}).get("documents", {})),
+                  {"d1": "x"}, immediate=shared.immediate)
+        with tm_a:
+            conn_a.root()[key]["documents"]["d2"] = "y"
+        read_when(tm_b, conn_b, lambda root: list(root[key]["documents"]),
+                  ["d1", "d2"], immediate=shared.immediate)
+
+
+def test_conflicting_commits_raise_conflict_error_and_a_retry_succeeds(shared, key):
+    with two_dbs(shared.uri) as ((tm_a, conn_a), (tm_b, conn_b)):
+        with tm_a:
+            conn_a.root()[key] = PersistentMapping(count=0)
+        read_when(tm_b, conn_b, lambda root: key in root, True,
+                  immediate=shared.immediate)
+        tm_a.begin()
+        tm_b.begin()
+        counter_a = conn_a.root()[key]
+        counter_b = conn_b.root()[key]
+        assert counter_a["count"] == counter_b["count"] == 0
+        counter_a["count"] += 1
+        counter_b["count"] += 1
+        tm_a.commit()
+        with pytest.raises(ConflictError):
+            tm_b.commit()
+        tm_b.abort()
+        with tm_b:  # the retry reads the other commit, whatever the storage
+            conn_b.root()[key]["count"] += 1
+        with tm_a:
+            assert conn_a.root()[key]["count"] == 2
+
+
+def test_concurrent_inserts_into_one_btree_are_resolved(shared, key):
+    # BTree buckets resolve conflicts between distinct keys; the app's
+    # sets lean on that.
+    with two_dbs(shared.uri) as ((tm_a, conn_a), (tm_b, conn_b)):
+        with tm_a:
+            conn_a.root()[key] = OOBTree({"m": 0})
+        read_when(tm_b, conn_b, lambda root: key in root, True,
+                  immediate=shared.immediate)
+        tm_a.begin()
+        tm_b.begin()
+        conn_a.root()[key]["a"] = 1
+        conn_b.root()[key]["z"] = 2
+        tm_a.commit()
+        tm_b.commit()
+        with tm_a:
+            assert dict(conn_a.root()[key]) == {"a": 1, "m": 0, "z": 2}
+
+
+def test_history_free_relstorage_resolves_btree_conflicts(postgresql_dsn):
+    # History-free keeps no old revisions; conflict resolution reads the
+    # old state through the storage's MVCC snapshot instead.
+    uri = zodb_uri_for("postgresql", postgresql_dsn, keep_history=False)
+    test_concurrent_inserts_into_one_btree_are_resolved(Shared(uri, True), "tree")
+
+
+def test_commit_in_another_process_is_seen_by_an_open_db(postgresql_dsn):
+    uri = zodb_uri_for("postgresql", postgresql_dsn)
+    with opened_db(uri) as db:
+        tm = transaction.TransactionManager(explicit=True)
+        conn = db.open(tm)
+        with tm:
+            assert "from_child" not in conn.root()
+        script = textwrap.dedent(f"""
+            from tests.storage import opened_db
+            with opened_db({uri!r}) as db, db.transaction() as conn:
+                conn.root()["from_child"] = 42
+        """)
+        subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+        with tm:
+            assert conn.root()["from_child"] == 42
+        conn.close()
+
+
+def test_open_db_closes_the_storage_when_db_creation_fails(tmp_path):
+    uri = zodb_uri_for("file", tmp_path / "Data.fs", connection_pool_size="many")
+    with pytest.raises(ValueError):
+        open_db(uri)
+    with opened_db(zodb_uri_for("file", tmp_path / "Data.fs")):
+        pass  # the lock file was released
