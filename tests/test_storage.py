@@ -194,8 +194,8 @@ def test_conflicting_commits_raise_conflict_error_and_a_retry_succeeds(shared, k
         tm_b.abort()
         with tm_b:  # the retry reads the other commit, whatever the storage
             conn_b.root()[key]["count"] += 1
-        with tm_a:
-            assert conn_a.root()[key]["count"] == 2
+        read_when(tm_a, conn_a, lambda root: root[key]["count"], 2,
+                  immediate=shared.immediate)
 
 
 def test_concurrent_inserts_into_one_btree_are_resolved(shared, key):
@@ -212,8 +212,8 @@ def test_concurrent_inserts_into_one_btree_are_resolved(shared, key):
         conn_b.root()[key]["z"] = 2
         tm_a.commit()
         tm_b.commit()
-        with tm_a:
-            assert dict(conn_a.root()[key]) == {"a": 1, "m": 0, "z": 2}
+        read_when(tm_a, conn_a, lambda root: dict(root[key]),
+                  {"a": 1, "m": 0, "z": 2}, immediate=shared.immediate)
 
 
 def test_history_free_relstorage_resolves_btree_conflicts(postgresql_dsn):

@@ -118,7 +118,7 @@ class APNsSender:
         try:
             response = await asyncio.wait_for(
                 asyncio.shield(pending), self._timeout)
-        except TimeoutError:
+        except asyncio.TimeoutError:
             return Result(Outcome.RETRY, None, "timeout")
         except _TRANSIENT_ERRORS as exc:
             return Result(Outcome.RETRY, None, type(exc).__name__)
