@@ -26,14 +26,14 @@ from aioapns.exceptions import (
     MaxAttemptsExceeded,
 )
 from pyramid.exceptions import ConfigurationError
-from pyramid.settings import asbool
 from zope.interface import implementer
 
+from . import config
 from .sender import SENT, ISender, Outcome, Result, collapse_id
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "myproject.push.apns."
+PREFIX = config.PREFIX + "apns."
 
 #: Device environments that go to the APNs sandbox (development builds).
 SANDBOX_ENVIRONMENTS = frozenset({"sandbox", "development"})
@@ -175,50 +175,33 @@ def _consume(future):
         future.exception()
 
 
-def parse_server(value):
-    """Return ``(host, port)`` for ``host:port`` (``[v6]:port`` too), or ``None`` if empty.
-
-    Raises ``ConfigurationError`` for a value without a numeric port.
-    """
-    value = (value or "").strip()
-    if not value:
-        return None
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise ConfigurationError(f"expected host:port, got {value!r}")
-    return host.strip("[]"), int(port)
-
-
 def sender_from_settings(settings):
     """Return an ``APNsSender`` from ``myproject.push.apns.*`` settings.
 
     Reads the key file named by ``key_file`` now, so a missing file stops
-    the start.  Raises ``ConfigurationError`` naming a missing setting.
+    the start.  Raises ``ConfigurationError`` naming a bad setting.
     """
     def required(name):
-        value = (settings.get(PREFIX + name) or "").strip()
-        if not value:
-            raise ConfigurationError(f"{PREFIX}{name} is required for apns")
-        return value
+        return config.text(settings, PREFIX + name, required_for="apns")
 
     key_file = required("key_file")
     try:
         with open(key_file, encoding="ascii") as f:
             key = f.read()
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(
-            f"{PREFIX}key_file: cannot read {key_file}: {exc.strerror}"
+            f"{PREFIX}key_file: cannot read {key_file} ({type(exc).__name__})"
         ) from None
     options = dict(
         key_id=required("key_id"),
         team_id=required("team_id"),
         topic=required("topic"),
-        sandbox=asbool(settings.get(PREFIX + "sandbox", False)),
-        pool_size=int(settings.get(PREFIX + "pool_size", 10)),
-        timeout=float(settings.get(PREFIX + "timeout", 10.0)),
-        server=parse_server(settings.get(PREFIX + "server")),
-        sandbox_server=parse_server(settings.get(PREFIX + "sandbox_server")),
-        ca_file=(settings.get(PREFIX + "ca_file") or "").strip() or None,
+        sandbox=config.flag(settings, PREFIX + "sandbox"),
+        pool_size=config.number(settings, PREFIX + "pool_size", 10),
+        timeout=config.number(settings, PREFIX + "timeout", 10.0, float),
+        server=config.host_port(settings, PREFIX + "server"),
+        sandbox_server=config.host_port(settings, PREFIX + "sandbox_server"),
+        ca_file=config.text(settings, PREFIX + "ca_file"),
     )
     try:
         return APNsSender(key=key, **options)

@@ -232,6 +232,11 @@ class Dispatcher:
             logger.exception("push dispatcher loop failed")
         finally:
             self._prune_executor.shutdown(wait=False, cancel_futures=True)
+            leftovers = asyncio.all_tasks(self._loop)
+            for task in leftovers:
+                task.cancel()
+            self._loop.run_until_complete(
+                asyncio.gather(*leftovers, return_exceptions=True))
             self._loop.run_until_complete(self._loop.shutdown_asyncgens())
             self._loop.close()
 

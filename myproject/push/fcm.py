@@ -25,12 +25,13 @@ from pyramid.exceptions import ConfigurationError
 from requests.adapters import HTTPAdapter
 from zope.interface import implementer
 
+from . import config
 from .backoff import parse_retry_after
 from .sender import SENT, ISender, Outcome, Result, collapse_id
 
 logger = logging.getLogger(__name__)
 
-PREFIX = "myproject.push.fcm."
+PREFIX = config.PREFIX + "fcm."
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
 #: FCM error codes meaning the token will never work again.
@@ -168,24 +169,22 @@ class FCMSender:
 def sender_from_settings(settings):
     """Return an ``FCMSender`` from ``myproject.push.fcm.*`` settings.
 
-    Raises ``ConfigurationError`` for a missing setting or unreadable file.
+    Raises ``ConfigurationError`` for a bad setting or unreadable file.
     """
-    path = (settings.get(PREFIX + "service_account_file") or "").strip()
-    if not path:
-        raise ConfigurationError(
-            f"{PREFIX}service_account_file is required for fcm")
+    path = config.text(settings, PREFIX + "service_account_file",
+                       required_for="fcm")
     options = dict(
-        project_id=(settings.get(PREFIX + "project_id") or "").strip() or None,
-        server=(settings.get(PREFIX + "server") or "").strip() or None,
-        timeout=float(settings.get(PREFIX + "timeout", 10.0)),
-        workers=int(settings.get(PREFIX + "workers", 4)),
+        project_id=config.text(settings, PREFIX + "project_id"),
+        server=config.text(settings, PREFIX + "server"),
+        timeout=config.number(settings, PREFIX + "timeout", 10.0, float),
+        workers=config.number(settings, PREFIX + "workers", 4),
     )
     try:
         return FCMSender(service_account_file=path, **options)
     except OSError as exc:
         raise ConfigurationError(
-            f"{PREFIX}service_account_file: cannot read {path}: {exc.strerror}"
-        ) from None
+            f"{PREFIX}service_account_file: cannot read {path} "
+            f"({type(exc).__name__})") from None
     except ValueError as exc:
         raise ConfigurationError(
             f"{PREFIX}service_account_file {path}: {exc}") from None
