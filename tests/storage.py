@@ -10,7 +10,11 @@ from ``tests/conftest.py`` with::
 ``pyramid_zodbconn`` (``zodbconn.uri``) and ``zodburi.resolve_uri`` take, for
 ``file`` (FileStorage), ``postgresql`` (RelStorage; the scheme RelStorage
 registers is ``postgres://``) and ``zeo`` (ClientStorage).
+
+This module has no asserts for pytest to rewrite (PYTEST_DONT_REWRITE), so
+test modules may import it before it is registered as a plugin.
 """
+import atexit
 import contextlib
 import glob
 import itertools
@@ -218,7 +222,8 @@ class PostgreSQLServer:
         return zodb_uri_for("postgresql", self.dsn(dbname), **params)
 
     def stop(self):
-        """Stop the server and delete the cluster."""
+        """Stop the server and delete the cluster (idempotent)."""
+        atexit.unregister(self.stop)
         try:
             if os.path.exists(os.path.join(self.datadir, "postmaster.pid")):
                 _run([os.path.join(self.bindir, "pg_ctl"), "stop",
@@ -273,6 +278,7 @@ def start_postgresql(*, host="127.0.0.1", settings=None):
                 if attempt == 2 or "could not bind" not in _tail(server.log_path):
                     raise
                 continue  # someone took the port between probe and bind
+            atexit.register(server.stop)  # a crashed script leaves nothing behind
             return server
     except BaseException:
         shutil.rmtree(basedir, ignore_errors=True)
@@ -341,7 +347,8 @@ class ZEOServer:
         return f"zconfig://{path}"
 
     def stop(self):
-        """Stop runzeo (SIGTERM, then SIGKILL after 10 s)."""
+        """Stop runzeo (SIGTERM, then SIGKILL after 10 s); idempotent."""
+        atexit.unregister(self.stop)
         try:
             if self.process.poll() is None:
                 self.process.send_signal(signal.SIGTERM)
@@ -379,11 +386,13 @@ def start_zeo(directory=None, *, host="127.0.0.1"):
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
     server = ZEOServer(process=process, directory=directory, host=host,
                        port=port, own_directory=own_directory)
+    atexit.register(server.stop)  # a crashed script leaves nothing behind
     try:
         wait_for_port(host, port, _START_TIMEOUT, process)
     except ServerError as error:
+        log_tail = _tail(log_path)
         server.stop()
-        raise ServerError(f"runzeo: {error}\n--- log ---\n{_tail(log_path)}") from None
+        raise ServerError(f"runzeo: {error}\n--- log ---\n{log_tail}") from None
     return server
 
 
