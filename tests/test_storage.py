@@ -4,6 +4,8 @@ Two ``ZODB.DB`` objects on one database stand for two server processes; one
 test uses a real second process.
 """
 import contextlib
+import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -247,3 +249,141 @@ def test_open_db_closes_the_storage_when_db_creation_fails(tmp_path):
         open_db(uri)
     with opened_db(zodb_uri_for("file", tmp_path / "Data.fs")):
         pass  # the lock file was released
+
+
+# -- configuration files under etc/ ------------------------------------------
+
+ETC = pathlib.Path(__file__).resolve().parent.parent / "etc"
+
+
+def test_relstorage_zconfig_file_takes_the_dsn_from_the_environment(
+        postgresql_dsn, monkeypatch):
+    monkeypatch.setenv("MYPROJECT_PG_DSN", postgresql_dsn)
+    uri = f"zconfig://{ETC / 'relstorage.conf'}"
+    factory, dbkw = zodburi.resolve_uri(uri)
+    assert dbkw["cache_size"] == 10000
+    with opened_db(uri) as db:
+        assert db.storage._options.keep_history is False
+        with db.transaction() as conn:
+            conn.root()["tree"] = OOBTree({"a": 1})
+    with opened_db(zodb_uri_for("postgresql", postgresql_dsn, keep_history=False)) as db:
+        with db.transaction() as conn:
+            assert dict(conn.root()["tree"]) == {"a": 1}
+
+
+def test_zeo_zconfig_file_syncs_with_the_server(zeo_server, key, monkeypatch):
+    monkeypatch.setenv("MYPROJECT_ZEO_ADDRESS", f"{zeo_server.host}:{zeo_server.port}")
+    uri = f"zconfig://{ETC / 'zeo-client.conf'}"
+    with two_dbs(uri) as ((tm_a, conn_a), (tm_b, conn_b)):
+        assert conn_a.db().storage.server_sync is True
+        for n in range(20):
+            with tm_a:
+                conn_a.root()[key] = n
+            with tm_b:
+                assert conn_b.root()[key] == n
+
+
+# -- migration: zodbconvert from FileStorage to RelStorage ------------------
+
+CONVERT_CONFIG = ETC / "zodbconvert-file-to-postgresql.conf"
+
+
+def zodbconvert_command():
+    """Return argv for RelStorage's zodbconvert script of this Python."""
+    script = pathlib.Path(sys.executable).parent / "zodbconvert"
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-m", "relstorage.zodbconvert"]
+
+
+def build_sample_tree(db):
+    """Commit a small nested tree over several transactions; return it as plain data."""
+    with db.transaction() as conn:
+        conn.root()["app"] = PersistentMapping(users=OOBTree())
+    with db.transaction() as conn:
+        users = conn.root()["app"]["users"]
+        for name in ("alice", "bob"):
+            users[name] = PersistentMapping(generation=0, sets=OOBTree({
+                "messages": OOBTree(), "tasks": OOBTree()}))
+    for n in range(1, 6):
+        with db.transaction() as conn:
+            alice = conn.root()["app"]["users"]["alice"]
+            alice["sets"]["messages"][f"m{n}"] = PersistentMapping(id=f"m{n}", text="hi " * n)
+            alice["generation"] = n
+    with db.transaction() as conn:
+        alice = conn.root()["app"]["users"]["alice"]
+        del alice["sets"]["messages"]["m2"]
+        alice["sets"]["messages"]["m3"]["text"] = "edited"
+        alice["generation"] = 6
+    with db.transaction() as conn:
+        return plain(conn.root()["app"])
+
+
+def plain(value):
+    """Return value with persistent mappings and BTrees turned into dicts."""
+    if isinstance(value, (PersistentMapping, OOBTree)):
+        return {key: plain(item) for key, item in value.items()}
+    return value
+
+
+def run_zodbconvert(folder, *args, dsn=None):
+    env = dict(os.environ)
+    env.pop("MYPROJECT_PG_DSN", None)
+    if dsn is not None:
+        env["MYPROJECT_PG_DSN"] = dsn
+    return subprocess.run(
+        [*zodbconvert_command(), *args, str(CONVERT_CONFIG)],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_zodbconvert_moves_the_development_filestorage_into_postgresql(
+        tmp_path, postgresql_dsn):
+    data_fs = tmp_path / "var" / "Data.fs"
+    data_fs.parent.mkdir()
+    with opened_db(zodb_uri_for("file", data_fs)) as db:
+        expected = build_sample_tree(db)
+    assert expected["users"]["alice"]["generation"] == 6
+    source_bytes = data_fs.read_bytes()
+
+    result = run_zodbconvert(tmp_path, dsn=postgresql_dsn)
+
+    assert result.returncode == 0, result.stderr
+    assert data_fs.read_bytes() == source_bytes
+    uri = zodb_uri_for("postgresql", postgresql_dsn, keep_history=False)
+    with opened_db(uri) as db:
+        with db.transaction() as conn:
+            assert plain(conn.root()["app"]) == expected
+            # New objects get fresh oids, not ones the copied data uses.
+            conn.root()["app"]["users"]["carol"] = PersistentMapping(
+                generation=0, sets=OOBTree({"messages": OOBTree()}))
+    with opened_db(uri) as db, db.transaction() as conn:
+        users = plain(conn.root()["app"]["users"])
+        assert users.pop("carol") == {"generation": 0, "sets": {"messages": {}}}
+        assert users == expected["users"]
+
+
+def test_zodbconvert_refuses_to_run_without_the_dsn(tmp_path):
+    data_fs = tmp_path / "var" / "Data.fs"
+    data_fs.parent.mkdir()
+    with opened_db(zodb_uri_for("file", data_fs)):
+        pass
+    result = run_zodbconvert(tmp_path)
+    assert result.returncode != 0
+    assert "no replacement for 'MYPROJECT_PG_DSN'" in result.stderr
+
+
+def test_zodbconvert_names_a_missing_source(tmp_path):
+    result = run_zodbconvert(tmp_path, dsn="dbname=unused")
+    assert result.returncode != 0
+    assert "var/Data.fs does not exist" in result.stderr
+
+
+def test_zodbconvert_refuses_a_destination_that_has_data(tmp_path, postgresql_dsn):
+    data_fs = tmp_path / "var" / "Data.fs"
+    data_fs.parent.mkdir()
+    with opened_db(zodb_uri_for("file", data_fs)) as db, db.transaction() as conn:
+        conn.root()["app"] = PersistentMapping()
+    assert run_zodbconvert(tmp_path, dsn=postgresql_dsn).returncode == 0
+    again = run_zodbconvert(tmp_path, dsn=postgresql_dsn)
+    assert again.returncode != 0
+    assert "the destination storage has data" in again.stderr
