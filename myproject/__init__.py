@@ -15,8 +15,8 @@ def main(global_config, **settings):
         config.include("pyramid_retry")
         config.include("pyramid_zodbconn")
         config.include(".resources")
+        config.include(".security")
         config.include(".views")
-        config.scan(".views")
     return config.make_wsgi_app()
 
 

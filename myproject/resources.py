@@ -1,15 +1,301 @@
-"""Resources: the traversal tree the views are registered on."""
+"""Resources: what is stored, and the traversal tree the views are found on.
+
+Stored (persistent): ``Site`` -> ``Users`` -> ``User``; each User owns a
+tree of generational sets (``user.tree``, a ``GSet`` whose id is the user
+id) holding ``Document`` objects and further sets, plus its tokens and
+devices outside the synced tree.
+
+Traversed: the URL ``/users/alice/messages/m1`` reaches ``SetNode`` and
+``DocumentNode`` objects, small non-persistent wrappers that carry the
+``__name__``/``__parent__`` of the path they were reached by.  A shared
+document sits in several users' trees at once, so its location (and so the
+ACL that applies) comes from the path, not from the document.
+"""
+import datetime
+import hashlib
+import hmac
+import secrets
+
+from BTrees.Length import Length
+from BTrees.OOBTree import OOBTree
 from persistent import Persistent
+from persistent.list import PersistentList
+from pyramid.authorization import ALL_PERMISSIONS, Allow, Deny, Everyone
+from pyramid.settings import aslist
 from pyramid_zodbconn import get_connection
 
+from .generationalset import GSet
+
 APP_ROOT_NAME = "myproject"
+ADMIN = "role:admin"
+MAX_ID_LENGTH = 128
+
+
+def user_principal(user_id):
+    """Return the principal of the user with that id."""
+    return "user:" + user_id
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def check_id(value, what="id"):
+    """Return value if it is a usable id; raise ValueError saying why not."""
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a string")
+    if not value:
+        raise ValueError(f"{what} must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValueError(f"{what} must be at most {MAX_ID_LENGTH} characters")
+    if "/" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"{what} must not contain '/' or control characters")
+    if value in (".", "..") or value.startswith("@@"):
+        raise ValueError(f"{what} must not be '.', '..' or start with '@@'")
+    return value
 
 
 class Site(Persistent):
-    """The application root."""
+    """The application root: ``/``."""
 
     __name__ = ""
     __parent__ = None
+    __acl__ = [(Allow, ADMIN, ALL_PERMISSIONS)]
+
+    def __init__(self):
+        self.users = Users(self)
+        self.tokens = OOBTree()  # token id -> user id
+
+    def __getitem__(self, name):
+        if name == "users":
+            return self.users
+        raise KeyError(name)
+
+    def user_for_token(self, token):
+        """Return the User a bearer token belongs to, or None."""
+        token_id, _, secret = token.partition(".")
+        user_id = self.tokens.get(token_id)
+        if user_id is None or not secret:
+            return None
+        user = self.users.get(user_id)
+        if user is None:
+            return None
+        stored = user.tokens.get(token_id)
+        if stored is None or not stored.matches(secret):
+            return None
+        stored.used()
+        return user
+
+
+class Users(Persistent):
+    """The users: ``/users``; an OOBTree of User plus a Length counter."""
+
+    __name__ = "users"
+
+    def __init__(self, parent):
+        self.__parent__ = parent
+        self._users = OOBTree()
+        self._count = Length()
+
+    def __getitem__(self, user_id):
+        return self._users[user_id]
+
+    def get(self, user_id, default=None):
+        return self._users.get(user_id, default)
+
+    def __contains__(self, user_id):
+        return user_id in self._users
+
+    def __len__(self):
+        return self._count()
+
+    def values(self, min=None, max=None):
+        """Iterate over the users in id order, from min to max."""
+        return self._users.values(min, max)
+
+    def keys(self, min=None, max=None):
+        return self._users.keys(min, max)
+
+    def add(self, user_id, admin=False, sets=()):
+        """Create and return a User starting with these sets.
+
+        Raises ValueError for an unusable id, KeyError if it is taken.
+        """
+        check_id(user_id, "user id")
+        if user_id in self._users:
+            raise KeyError(user_id)
+        user = User(user_id, self, admin=admin)
+        for name in sets:
+            user.tree.add(GSet(name))
+        self._users[user_id] = user
+        self._count.change(1)
+        return user
+
+    def remove(self, user_id):
+        """Delete a user with its tree, tokens and devices."""
+        user = self._users.pop(user_id)
+        self._count.change(-1)
+        site = self.__parent__
+        for token_id in list(user.tokens.keys()):
+            site.tokens.pop(token_id, None)
+        return user
+
+
+class User(Persistent):
+    """One user: its tree of sets, its tokens and its devices."""
+
+    def __init__(self, user_id, parent, admin=False):
+        self.__name__ = user_id
+        self.__parent__ = parent
+        self.admin = admin
+        self.created = now()
+        self.tree = GSet(user_id)
+        self.tokens = OOBTree()   # token id -> Token
+        self.devices = OOBTree()  # push token -> Device (see myproject.push)
+
+    @property
+    def id(self):
+        return self.__name__
+
+    @property
+    def __acl__(self):
+        return [(Allow, user_principal(self.__name__), ("view", "edit"))]
+
+    def __getitem__(self, name):
+        return node(self.tree[name], name, self)
+
+    def new_token(self, label=""):
+        """Create a token; return the bearer string (shown once only)."""
+        token_id = secrets.token_urlsafe(9)
+        secret = secrets.token_urlsafe(32)
+        self.tokens[token_id] = Token(token_id, secret, label)
+        self.__parent__.__parent__.tokens[token_id] = self.__name__
+        return f"{token_id}.{secret}"
+
+    def revoke_token(self, token_id):
+        """Forget a token; KeyError if the user has no such token."""
+        del self.tokens[token_id]
+        del self.__parent__.__parent__.tokens[token_id]
+
+
+class Token(Persistent):
+    """A bearer token, of which only a hash is stored."""
+
+    LAST_USED_RESOLUTION = datetime.timedelta(hours=1)
+
+    def __init__(self, token_id, secret, label=""):
+        self.id = token_id
+        self.label = label
+        self.digest = _digest(secret)
+        self.created = now()
+        self.last_used = None
+
+    def matches(self, secret):
+        return hmac.compare_digest(self.digest, _digest(secret))
+
+    def used(self):
+        # Written at most hourly, so that polls stay read-only transactions.
+        moment = now()
+        if (self.last_used is None
+                or moment - self.last_used > self.LAST_USED_RESOLUTION):
+            self.last_used = moment
+
+
+def _digest(secret):
+    # The secret is 256 random bits: a plain SHA-256 cannot be brute-forced.
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class Document(Persistent):
+    """A JSON object with an ``id``, held by one or more sets.
+
+    ``holders`` are the sets the document is in: the owner's first, then
+    the sets of users it was shared with.  The owner's edits and retraction
+    reach every holder in the same transaction.
+    """
+
+    def __init__(self, data, owner):
+        self.data = data
+        self.owner = owner
+        self.holders = PersistentList()
+
+    @property
+    def id(self):
+        return self.data["id"]
+
+    def place(self, s):
+        """Add the document to set s."""
+        s.add(self, self.id)
+        if s not in self.holders:
+            self.holders.append(s)
+
+    def unplace(self, s):
+        """Remove the document from set s."""
+        s.remove(self, self.id)
+        self.holders.remove(s)
+
+    def replace(self, data):
+        """Set new data; every holder records the change."""
+        self.data = data
+        for s in self.holders:
+            s.changed(self, self.id)
+
+    def retract(self):
+        """Remove the document from every holder."""
+        for s in list(self.holders):
+            self.unplace(s)
+
+
+class SetNode:
+    """A set as reached by a URL."""
+
+    def __init__(self, gset, name, parent):
+        self.gset = gset
+        self.__name__ = name
+        self.__parent__ = parent
+
+    def __getitem__(self, name):
+        return node(self.gset[name], name, self)
+
+    @property
+    def user(self):
+        return owner_of(self)
+
+
+class DocumentNode:
+    """A document as reached by a URL: through its owner's tree or a holder's."""
+
+    def __init__(self, document, name, parent):
+        self.document = document
+        self.__name__ = name
+        self.__parent__ = parent
+
+    @property
+    def user(self):
+        return owner_of(self)
+
+    @property
+    def owned(self):
+        return self.document.owner == self.user.id
+
+    @property
+    def __acl__(self):
+        # A holder (or an admin visiting it) may read and hide a document
+        # shared with it; only edits through the owner's tree are allowed.
+        return [] if self.owned else [(Deny, Everyone, "edit")]
+
+
+def node(ob, name, parent):
+    if isinstance(ob, GSet):
+        return SetNode(ob, name, parent)
+    return DocumentNode(ob, name, parent)
+
+
+def owner_of(resource):
+    """Return the User whose tree the resource was reached through."""
+    while not isinstance(resource, User):
+        resource = resource.__parent__
+    return resource
 
 
 def root_factory(request):
@@ -22,4 +308,8 @@ def root_factory(request):
 
 
 def includeme(config):
+    settings = config.registry.settings
+    settings["myproject.user_sets"] = [
+        check_id(name, "myproject.user_sets entry")
+        for name in aslist(settings.get("myproject.user_sets", ""))]
     config.set_root_factory(root_factory)

@@ -388,8 +388,8 @@ class Dispatcher:
         if result.retry_after is not None and \
                 result.retry_after > self._backoff_max:
             logger.warning(
-                "push to %r of user %s: service asks to retry after %.0fs, "
-                "more than backoff_max %.0fs; giving up", device, user_id,
+                "push to %r of user %s: service asks to retry after %gs, "
+                "more than backoff_max %gs; giving up", device, user_id,
                 result.retry_after, self._backoff_max)
             return False
         return True

@@ -1,5 +1,14 @@
-"""Views: the JSON sync API, errors and the admin pages."""
+"""Views: the JSON sync API, the users API and JSON errors.
+
+Settings read here:
+
+``myproject.max_body_size``  largest accepted request body in bytes
+                             (default 1048576); larger ones get 413
+"""
 
 
 def includeme(config):
-    pass
+    settings = config.registry.settings
+    settings["myproject.max_body_size"] = int(
+        settings.get("myproject.max_body_size", 1024 * 1024))
+    config.scan(".")

@@ -1,7 +1,31 @@
-"""The JSON sync API."""
+"""The JSON sync API: a user's tree, its sets and documents.
+
+A GET of the tree (``/users/<id>``) or of a set returns its updates since
+the client's generation.  Writes answer with what they wrote and, when the
+request carried a generation, ``updates``: everything that changed in the
+user's tree since then, the write included.
+"""
+import uuid
+
+from pyramid.httpexceptions import (
+    HTTPConflict,
+    HTTPCreated,
+    HTTPForbidden,
+    HTTPNotModified,
+    HTTPUnprocessableEntity,
+)
 from pyramid.view import view_config
 
-from ..resources import Site
+from ..generationalset import GSet
+from ..resources import Document, DocumentNode, SetNode, Site, User
+from .input import (
+    client_generation,
+    is_set,
+    json_body,
+    to_json,
+    updates_since,
+    valid_id,
+)
 
 
 @view_config(context=Site, request_method="GET", renderer="json")
@@ -11,4 +35,246 @@ def service_description(context, request):
         "service": "myproject",
         "description": "Generational-set data sync server",
         "users": request.resource_url(context, "users"),
+        "generation": {
+            "query": "generation",
+            "header": "X-Generation",
+        },
     }
+
+
+def _respond(request, user, body, status=None):
+    generation = client_generation(request)
+    if generation is not None:
+        body["updates"] = updates_since(request, user, generation)
+    if status is not None:
+        request.response.status = status
+    return body
+
+
+# Reading
+
+def _set_updates(request, gset):
+    generation = client_generation(request) or 0
+    etag = str(gset._root().generation)
+    if etag in request.if_none_match:
+        return HTTPNotModified(headers={"ETag": f'"{etag}"'})
+    request.response.etag = etag
+    request.response.cache_control = "private, no-cache"
+    return to_json(gset.generational_updates(generation))
+
+
+@view_config(context=User, request_method="GET", renderer="json",
+             permission="view")
+def tree_get(context, request):
+    """Return the updates of the user's whole tree since ``generation``."""
+    return _set_updates(request, context.tree)
+
+
+@view_config(context=SetNode, request_method="GET", renderer="json",
+             permission="view")
+def set_get(context, request):
+    """Return the updates of a set (and its subsets) since ``generation``."""
+    return _set_updates(request, context.gset)
+
+
+@view_config(context=DocumentNode, request_method="GET", renderer="json",
+             permission="view")
+def document_get(context, request):
+    """Return the document."""
+    return _respond(request, context.user,
+                    {"document": context.document.data})
+
+
+# Creating
+
+def _create(request, gset, user):
+    body = json_body(request)
+    if "id" not in body and "set" in body:
+        set_id = valid_id(body["set"], "set")
+        if len(body) != 1:
+            raise HTTPUnprocessableEntity(
+                'a new set is written {"set": ID} and nothing else')
+        _refuse_taken(gset, set_id)
+        gset.add(GSet(set_id))
+        result = {"set": set_id}
+        location = request.resource_url(request.context, set_id)
+    else:
+        doc_id = body.setdefault("id", uuid.uuid4().hex)
+        valid_id(doc_id)
+        _refuse_taken(gset, doc_id)
+        Document(body, owner=user.id).place(gset)
+        result = {"document": body}
+        location = request.resource_url(request.context, doc_id)
+    request.response.location = location
+    return _respond(request, user, result, status=HTTPCreated.code)
+
+
+def _refuse_taken(gset, id):
+    if id in gset:
+        raise HTTPConflict(f"{id!r} exists already in this set")
+
+
+@view_config(context=User, request_method="POST", renderer="json",
+             permission="edit")
+def tree_post(context, request):
+    """Create a document or a set at the top of the user's tree."""
+    return _create(request, context.tree, context)
+
+
+@view_config(context=SetNode, request_method="POST", renderer="json",
+             permission="edit")
+def set_post(context, request):
+    """Create a document (``{"id": ...}``) or a set (``{"set": ...}``)."""
+    return _create(request, context.gset, context.user)
+
+
+@view_config(context=DocumentNode, request_method="POST", renderer="json",
+             permission="edit")
+def document_post(context, request):
+    """Refuse to write into a document as if it were a set."""
+    raise HTTPConflict(f"{context.__name__!r} is a document, not a set")
+
+
+# Changing documents
+
+def _body_for(request, context):
+    body = json_body(request)
+    doc_id = context.document.id
+    if body.setdefault("id", doc_id) != doc_id:
+        raise HTTPUnprocessableEntity(
+            f"the body's id {body['id']!r} is not the document's {doc_id!r}")
+    return body
+
+
+@view_config(context=DocumentNode, request_method="PUT", renderer="json",
+             permission="edit")
+def document_put(context, request):
+    """Replace the document; every user holding it sees the change."""
+    body = _body_for(request, context)
+    context.document.replace(body)
+    return _respond(request, context.user, {"document": body})
+
+
+@view_config(context=DocumentNode, request_method="PATCH", renderer="json",
+             permission="edit")
+def document_patch(context, request):
+    """Apply a JSON merge patch (RFC 7396) to the document."""
+    patch = _body_for(request, context)
+    body = merge_patch(context.document.data, patch)
+    context.document.replace(body)
+    return _respond(request, context.user, {"document": body})
+
+
+def merge_patch(target, patch):
+    """Return target with the RFC 7396 merge patch applied (both unchanged)."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = merge_patch(result.get(key), value)
+    return result
+
+
+@view_config(context=DocumentNode, request_method="DELETE", renderer="json",
+             permission="view")
+def document_delete(context, request):
+    """Delete the document: its owner retracts it from every holder;
+    a user it was shared with hides it from its own tree only."""
+    document = context.document
+    if context.owned:
+        if not request.has_permission("edit", context):
+            raise HTTPForbidden("not allowed to delete this document")
+        document.retract()
+    else:
+        document.unplace(context.__parent__.gset)
+    return _respond(request, context.user, {"deleted": context.__name__})
+
+
+@view_config(context=DocumentNode, name="share", request_method="POST",
+             renderer="json", permission="edit")
+def document_share(context, request):
+    """Place the document in the same-named set of other users' trees."""
+    body = json_body(request)
+    user_ids = body.get("users")
+    if (not isinstance(user_ids, list) or not user_ids
+            or not all(isinstance(u, str) for u in user_ids)):
+        raise HTTPUnprocessableEntity(
+            'share with {"users": ["id", ...]} (a non-empty list of ids)')
+    path = _path_in_tree(context.__parent__)
+    users = request.root.users
+    targets = []
+    for user_id in user_ids:
+        user = users.get(user_id)
+        if user is None:
+            raise HTTPUnprocessableEntity(f"no user {user_id!r}")
+        target = _set_at(user.tree, path)
+        if target is None:
+            raise HTTPUnprocessableEntity(
+                f"user {user_id!r} has no set {'/'.join(path)!r}")
+        held = target.get(context.document.id)
+        if held is not None and held is not context.document:
+            raise HTTPConflict(
+                f"user {user_id!r} holds another {context.document.id!r}")
+        targets.append(target)
+    for target in targets:
+        if target.get(context.document.id) is None:
+            context.document.place(target)
+    return _respond(request, context.user, {
+        "document": context.document.data,
+        "shared_with": sorted({s._root().id for s in context.document.holders
+                               if s._root().id != context.document.owner}),
+    })
+
+
+def _path_in_tree(node):
+    path = []
+    while isinstance(node, SetNode):
+        path.append(node.__name__)
+        node = node.__parent__
+    return tuple(reversed(path))
+
+
+def _set_at(tree, path):
+    s = tree
+    for name in path:
+        s = s.get(name)
+        if not isinstance(s, GSet):
+            return None
+    return s
+
+
+# Sets
+
+@view_config(context=SetNode, request_method="DELETE", renderer="json",
+             permission="edit")
+def set_delete(context, request):
+    """Remove the set, with everything in it, from its parent."""
+    gset = context.gset
+    parent = context.__parent__
+    parent_set = parent.tree if isinstance(parent, User) else parent.gset
+    _retract_documents_in(gset)
+    parent_set.remove(gset, context.__name__)
+    return _respond(request, context.user, {"deleted": context.__name__})
+
+
+def _retract_documents_in(gset):
+    # Documents in a removed set leave their other holders' trees too when
+    # they are owned here; shared-in ones just stop being held here.
+    for ob in list(gset):
+        if is_set(ob):
+            _retract_documents_in(ob)
+        elif ob.holders and ob.holders[0] is gset:
+            for holder in list(ob.holders[1:]):
+                ob.unplace(holder)
+        elif gset in ob.holders:
+            ob.holders.remove(gset)
+
+
+@view_config(context=SetNode, request_method=("PUT", "PATCH"),
+             renderer="json", permission="edit")
+def set_put(context, request):
+    """Refuse to write a set as if it were a document."""
+    raise HTTPConflict(f"{context.__name__!r} is a set, not a document")

@@ -1,0 +1,101 @@
+"""``myproject-admin CONFIG COMMAND ...``: manage users and tokens.
+
+    myproject-admin development.ini add-user alice [--admin]
+    myproject-admin development.ini list-users
+    myproject-admin development.ini new-token alice [--label phone]
+    myproject-admin development.ini list-tokens alice
+    myproject-admin development.ini revoke-token alice TOKEN_ID
+    myproject-admin development.ini remove-user alice
+
+A new token is printed once and never stored in clear.
+"""
+import argparse
+import sys
+
+from pyramid.paster import bootstrap, setup_logging
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(
+        prog="myproject-admin", description="Manage users and their tokens.")
+    parser.add_argument("config_uri", help="the .ini file, e.g. development.ini")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add = commands.add_parser("add-user", help="create a user, print a token")
+    add.add_argument("user_id")
+    add.add_argument("--admin", action="store_true",
+                     help="the user may reach every tree and the admin API")
+    commands.add_parser("list-users", help="list users")
+    new = commands.add_parser("new-token", help="print a new token for a user")
+    new.add_argument("user_id")
+    new.add_argument("--label", default="")
+    tokens = commands.add_parser("list-tokens", help="list a user's tokens")
+    tokens.add_argument("user_id")
+    revoke = commands.add_parser("revoke-token", help="revoke a token")
+    revoke.add_argument("user_id")
+    revoke.add_argument("token_id")
+    remove = commands.add_parser("remove-user", help="delete a user")
+    remove.add_argument("user_id")
+    return parser.parse_args(argv)
+
+
+def run(args, site, settings, out):
+    """Carry out one command on the site; return the exit status."""
+    users = site.users
+    if args.command == "list-users":
+        for user in users.values():
+            flag = "  (admin)" if user.admin else ""
+            print(f"{user.id}  generation {user.tree.generation}{flag}",
+                  file=out)
+        return 0
+    if args.command == "add-user":
+        try:
+            user = users.add(args.user_id, admin=args.admin,
+                             sets=settings["myproject.user_sets"])
+        except ValueError as e:
+            return _fail(str(e))
+        except KeyError:
+            return _fail(f"user {args.user_id!r} exists already")
+        print(user.new_token("created with the user"), file=out)
+        return 0
+    user = users.get(args.user_id)
+    if user is None:
+        return _fail(f"no user {args.user_id!r}")
+    if args.command == "new-token":
+        print(user.new_token(args.label), file=out)
+    elif args.command == "list-tokens":
+        for token in user.tokens.values():
+            used = token.last_used.isoformat() if token.last_used else "never"
+            print(f"{token.id}  created {token.created.isoformat()}  "
+                  f"last used {used}  {token.label}", file=out)
+    elif args.command == "revoke-token":
+        try:
+            user.revoke_token(args.token_id)
+        except KeyError:
+            return _fail(f"user {args.user_id!r} has no token {args.token_id!r}")
+        print(f"revoked {args.token_id}", file=out)
+    elif args.command == "remove-user":
+        users.remove(user.id)
+        print(f"removed {user.id}", file=out)
+    return 0
+
+
+def _fail(message):
+    print(f"myproject-admin: {message}", file=sys.stderr)
+    return 1
+
+
+def main(argv=None, out=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    setup_logging(args.config_uri)
+    with bootstrap(args.config_uri) as env:
+        request = env["request"]
+        with request.tm:
+            status = run(args, env["root"], env["registry"].settings,
+                         out or sys.stdout)
+            if status:
+                request.tm.abort()
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

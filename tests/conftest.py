@@ -1,0 +1,90 @@
+"""Shared fixtures: an app on a real FileStorage, WebTest, users, tokens."""
+import pytest
+import transaction
+import webtest
+
+from myproject import main
+from myproject.resources import APP_ROOT_NAME
+
+pytest_plugins = ["tests.storage"]
+
+
+def app_settings(tmp_path, **overrides):
+    settings = {
+        "zodbconn.uri": f"file://{tmp_path}/var/Data.fs",
+        "retry.attempts": "3",
+        "myproject.user_sets": "messages tasks",
+        "myproject.push.senders": "log",
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture
+def settings(tmp_path):
+    return app_settings(tmp_path)
+
+
+@pytest.fixture
+def app(settings):
+    application = main({}, **settings)
+    yield application
+    _close(application)
+
+
+def _close(application):
+    dispatcher = getattr(application.registry, "push_dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.stop()
+    for db in getattr(application.registry, "_zodb_databases", {}).values():
+        db.close()
+
+
+@pytest.fixture
+def testapp(app):
+    return webtest.TestApp(app)
+
+
+def site_of(app):
+    """Open the app's database and return (site, connection) for checks."""
+    db = app.registry._zodb_databases[""]
+    conn = db.open(transaction_manager=transaction.TransactionManager())
+    return conn.root()[APP_ROOT_NAME], conn
+
+
+def make_user(app, user_id, admin=False):
+    """Create a user directly in the database; return its bearer token."""
+    db = app.registry._zodb_databases[""]
+    tm = transaction.TransactionManager()
+    conn = db.open(transaction_manager=tm)
+    with tm:
+        root = conn.root()
+        if APP_ROOT_NAME not in root:
+            from myproject.resources import Site
+            root[APP_ROOT_NAME] = Site()
+        site = root[APP_ROOT_NAME]
+        user = site.users.add(
+            user_id, admin=admin,
+            sets=app.registry.settings["myproject.user_sets"])
+        token = user.new_token("test")
+    conn.close()
+    return token
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def admin_token(app):
+    return make_user(app, "root", admin=True)
+
+
+@pytest.fixture
+def alice(app):
+    return make_user(app, "alice")
+
+
+@pytest.fixture
+def bob(app):
+    return make_user(app, "bob")
