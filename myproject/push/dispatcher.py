@@ -195,6 +195,11 @@ class Dispatcher:
         except Exception:
             logger.exception("push submit failed for user %s", user_id)
 
+    @property
+    def senders(self):
+        """Return a copy of the platform -> sender mapping."""
+        return dict(self._senders)
+
     def stats(self):
         """Return the counters and ``queue_depth`` as a new dict."""
         with self._lock:

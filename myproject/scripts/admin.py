@@ -13,6 +13,9 @@ import argparse
 import sys
 
 from pyramid.paster import bootstrap, setup_logging
+from zc.lockfile import LockError
+
+from ..resources import root_factory
 
 
 def parse_args(argv):
@@ -87,13 +90,25 @@ def _fail(message):
 def main(argv=None, out=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     setup_logging(args.config_uri)
-    with bootstrap(args.config_uri) as env:
+    try:
+        env = bootstrap(args.config_uri)
+    except LockError:
+        return _fail("the database is locked by a running server: stop it "
+                     "first, or use the users API (POST /users)")
+    registry = env["registry"]
+    try:
         request = env["request"]
         with request.tm:
-            status = run(args, env["root"], env["registry"].settings,
+            # Looked up inside the transaction: beginning it aborted the
+            # one bootstrap ran the root factory in.
+            status = run(args, root_factory(request), registry.settings,
                          out or sys.stdout)
             if status:
                 request.tm.abort()
+    finally:
+        env["closer"]()
+        for db in getattr(registry, "_zodb_databases", {}).values():
+            db.close()
     return status
 
 

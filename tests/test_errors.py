@@ -1,0 +1,185 @@
+"""Bad input gets a JSON error with the right status and changes nothing."""
+import pytest
+
+from .conftest import auth, site_of
+
+
+@pytest.fixture
+def headers(alice):
+    return auth(alice)
+
+
+def error(response, status):
+    assert response.status_int == status
+    assert response.content_type == "application/json"
+    body = response.json
+    assert set(body) == {"error", "detail"} and body["detail"]
+    return body
+
+
+def generation_of(app, user_id="alice"):
+    site, conn = site_of(app)
+    try:
+        return site.users[user_id].tree.generation
+    finally:
+        conn.close()
+
+
+def test_invalid_json_is_400(testapp, headers, app):
+    r = testapp.post("/users/alice/messages", "{nope",
+                     content_type="application/json", headers=headers,
+                     status=400)
+    assert error(r, 400)["error"] == "bad_request"
+    assert generation_of(app) == 3
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", '"text"', "3", "null"])
+def test_a_body_that_is_not_an_object_is_422(testapp, headers, body):
+    r = testapp.post("/users/alice/messages", body,
+                     content_type="application/json", headers=headers,
+                     status=422)
+    error(r, 422)
+
+
+@pytest.mark.parametrize("bad_id", [
+    "", "x" * 129, "a/b", "tab\there", "nul\x00", "..", "@@view", 7, None,
+    ["list"],
+])
+def test_an_invalid_id_is_422(testapp, headers, bad_id, app):
+    r = testapp.post_json("/users/alice/messages", {"id": bad_id},
+                          headers=headers, status=422)
+    assert "id" in error(r, 422)["detail"]
+    assert generation_of(app) == 3
+
+
+def test_an_invalid_set_id_is_422(testapp, headers):
+    r = testapp.post_json("/users/alice/messages", {"set": "a/b"},
+                          headers=headers, status=422)
+    error(r, 422)
+
+
+@pytest.mark.parametrize("generation", ["-1", "x", "1.5", "", "1e3",
+                                        "9" * 40])
+def test_a_generation_that_is_not_a_non_negative_integer_is_400(
+        testapp, headers, generation):
+    r = testapp.get("/users/alice", {"generation": generation},
+                    headers=headers, status=400)
+    assert "generation" in error(r, 400)["detail"]
+    r = testapp.get("/users/alice",
+                    headers=dict(headers, **{"X-Generation": generation}),
+                    status=400)
+    error(r, 400)
+
+
+def test_a_bad_generation_on_a_write_commits_nothing(testapp, headers, app):
+    testapp.post_json("/users/alice/messages?generation=bad", {"id": "m1"},
+                      headers=headers, status=400)
+    assert generation_of(app) == 3
+
+
+def test_a_body_over_the_limit_is_413(tmp_path):
+    import webtest
+
+    from myproject import main
+
+    from .conftest import _close, app_settings, make_user
+    application = main({}, **app_settings(
+        tmp_path, **{"myproject.max_body_size": "100"}))
+    try:
+        token = make_user(application, "alice")
+        testapp = webtest.TestApp(application)
+        r = testapp.post_json("/users/alice/messages",
+                              {"id": "m1", "text": "x" * 200},
+                              headers=auth(token), status=413)
+        error(r, 413)
+        testapp.post_json("/users/alice/messages", {"id": "m1"},
+                          headers=auth(token), status=201)
+    finally:
+        _close(application)
+
+
+def test_a_wrong_content_type_is_415(testapp, headers):
+    r = testapp.post("/users/alice/messages", '{"id": "m1"}',
+                     content_type="text/plain", headers=headers, status=415)
+    error(r, 415)
+
+
+@pytest.mark.parametrize("path", [
+    "/nothing", "/users/alice/nothing", "/users/alice/messages/nothing",
+    "/users/nobody",
+])
+def test_unknown_paths_are_404(testapp, headers, path):
+    error(testapp.get(path, headers=headers, status=404), 404)
+
+
+def test_wrong_methods_are_405_with_allow(testapp, headers):
+    testapp.post_json("/users/alice/messages", {"id": "m1"}, headers=headers)
+    r = testapp.put_json("/", {}, headers=headers, status=405)
+    assert error(r, 405) and r.headers["Allow"] == "GET"
+    r = testapp.request("/users/alice/messages/m1", method="OPTIONS",
+                        headers=headers, status=405)
+    assert "PATCH" in r.headers["Allow"]
+
+
+def test_writing_into_a_document_as_if_a_set_is_409(testapp, headers):
+    testapp.post_json("/users/alice/messages", {"id": "m1"}, headers=headers)
+    r = testapp.post_json("/users/alice/messages/m1", {"id": "x"},
+                          headers=headers, status=409)
+    error(r, 409)
+
+
+def test_writing_a_set_as_if_a_document_is_409(testapp, headers):
+    error(testapp.put_json("/users/alice/messages", {"id": "x"},
+                           headers=headers, status=409), 409)
+    error(testapp.patch_json("/users/alice/messages", {"a": 1},
+                             headers=headers, status=409), 409)
+
+
+def test_post_of_an_existing_id_is_409_and_keeps_the_original(
+        testapp, headers):
+    testapp.post_json("/users/alice/messages", {"id": "m1", "v": 1},
+                      headers=headers)
+    error(testapp.post_json("/users/alice/messages", {"id": "m1", "v": 2},
+                            headers=headers, status=409), 409)
+    error(testapp.post_json("/users/alice/messages", {"set": "m1"},
+                            headers=headers, status=409), 409)
+    doc = testapp.get("/users/alice/messages/m1", headers=headers).json
+    assert doc == {"document": {"id": "m1", "v": 1}}
+
+
+def test_put_with_another_id_in_the_body_is_422(testapp, headers):
+    testapp.post_json("/users/alice/messages", {"id": "m1"}, headers=headers)
+    error(testapp.put_json("/users/alice/messages/m1", {"id": "m2"},
+                           headers=headers, status=422), 422)
+
+
+def test_a_new_set_with_extra_keys_is_422(testapp, headers):
+    error(testapp.post_json("/users/alice/messages",
+                            {"set": "s", "extra": 1},
+                            headers=headers, status=422), 422)
+
+
+def test_non_utf8_body_is_400(testapp, headers):
+    r = testapp.post("/users/alice/messages", b'{"id": "\xff"}',
+                     content_type="application/json", headers=headers,
+                     status=400)
+    error(r, 400)
+
+
+def test_an_unexpected_failure_is_a_json_500_that_commits_nothing(
+        testapp, headers, app, monkeypatch):
+    from myproject.resources import Document
+
+    def broken(self, data):
+        self.data = data
+        raise RuntimeError("disk on fire")
+
+    testapp.post_json("/users/alice/messages", {"id": "m1"}, headers=headers)
+    monkeypatch.setattr(Document, "replace", broken)
+    r = testapp.put_json("/users/alice/messages/m1", {"v": 2},
+                         headers=headers, status=500)
+    assert error(r, 500)["error"] == "internal_server_error"
+    assert "fire" not in r.text
+    monkeypatch.undo()
+    doc = testapp.get("/users/alice/messages/m1", headers=headers).json
+    assert doc == {"document": {"id": "m1"}}

@@ -1,0 +1,109 @@
+"""Shared documents: one document in several users' trees."""
+from myproject.client import EMPTY, apply_json_updates
+
+from .conftest import auth, make_user
+
+
+def share(testapp, token, path, users, status=200):
+    return testapp.post_json(path + "/@@share", {"users": users},
+                             headers=auth(token), status=status)
+
+
+def mirror(testapp, user, token, state=EMPTY):
+    return apply_json_updates(state, testapp.get(
+        f"/users/{user}?generation={state['generation']}",
+        headers=auth(token)).json)
+
+
+def test_a_shared_document_reaches_every_recipient(testapp, alice, bob, app):
+    carol = make_user(app, "carol")
+    testapp.post_json("/users/alice/messages", {"id": "m1", "text": "hi"},
+                      headers=auth(alice))
+    answer = share(testapp, alice, "/users/alice/messages/m1",
+                   ["bob", "carol"]).json
+    assert answer["shared_with"] == ["bob", "carol"]
+    for user, token in (("bob", bob), ("carol", carol)):
+        state = mirror(testapp, user, token)
+        assert state["contents"]["messages"] == {
+            "m1": {"id": "m1", "text": "hi"}}
+
+
+def test_owner_edits_and_retraction_reach_every_holder(testapp, alice, bob):
+    testapp.post_json("/users/alice/messages", {"id": "m1", "v": 1},
+                      headers=auth(alice))
+    share(testapp, alice, "/users/alice/messages/m1", ["bob"])
+    bob_state = mirror(testapp, "bob", bob)
+    testapp.patch_json("/users/alice/messages/m1", {"v": 2},
+                       headers=auth(alice))
+    bob_state = mirror(testapp, "bob", bob, bob_state)
+    assert bob_state["contents"]["messages"]["m1"] == {"id": "m1", "v": 2}
+    testapp.delete("/users/alice/messages/m1", headers=auth(alice))
+    bob_state = mirror(testapp, "bob", bob, bob_state)
+    assert bob_state["contents"]["messages"] == {}
+    testapp.get("/users/bob/messages/m1", headers=auth(bob), status=404)
+
+
+def test_a_holder_can_read_and_hide_but_not_edit(testapp, alice, bob):
+    testapp.post_json("/users/alice/messages", {"id": "m1", "v": 1},
+                      headers=auth(alice))
+    share(testapp, alice, "/users/alice/messages/m1", ["bob"])
+    assert testapp.get("/users/bob/messages/m1", headers=auth(bob)).json == {
+        "document": {"id": "m1", "v": 1}}
+    testapp.put_json("/users/bob/messages/m1", {"v": 9}, headers=auth(bob),
+                     status=403)
+    testapp.patch_json("/users/bob/messages/m1", {"v": 9}, headers=auth(bob),
+                       status=403)
+    share(testapp, bob, "/users/bob/messages/m1", ["alice"], status=403)
+    testapp.delete("/users/bob/messages/m1", headers=auth(bob))
+    testapp.get("/users/bob/messages/m1", headers=auth(bob), status=404)
+    # Hidden for bob only; alice's edits no longer reach bob.
+    testapp.patch_json("/users/alice/messages/m1", {"v": 2},
+                       headers=auth(alice))
+    assert testapp.get("/users/alice/messages/m1", headers=auth(alice)).json[
+        "document"]["v"] == 2
+    assert mirror(testapp, "bob", bob)["contents"]["messages"] == {}
+
+
+def test_one_edit_changes_every_holders_generation_in_one_commit(
+        testapp, alice, bob, app):
+    carol = make_user(app, "carol")
+    testapp.post_json("/users/alice/messages", {"id": "m1"},
+                      headers=auth(alice))
+    share(testapp, alice, "/users/alice/messages/m1", ["bob", "carol"])
+    before = {u: testapp.get(f"/users/{u}", headers=auth(t)).json["generation"]
+              for u, t in (("alice", alice), ("bob", bob), ("carol", carol))}
+    testapp.put_json("/users/alice/messages/m1", {"v": 2}, headers=auth(alice))
+    after = {u: testapp.get(f"/users/{u}", headers=auth(t)).json["generation"]
+             for u, t in (("alice", alice), ("bob", bob), ("carol", carol))}
+    assert all(after[u] == before[u] + 1 for u in before)
+
+
+def test_sharing_checks_recipients_before_changing_anything(testapp, alice,
+                                                           bob):
+    testapp.post_json("/users/alice/messages", {"id": "m1"},
+                      headers=auth(alice))
+    share(testapp, alice, "/users/alice/messages/m1", ["bob", "nobody"],
+          status=422)
+    assert mirror(testapp, "bob", bob)["contents"]["messages"] == {}
+    testapp.post_json("/users/bob/messages", {"id": "m1", "bob's": True},
+                      headers=auth(bob))
+    share(testapp, alice, "/users/alice/messages/m1", ["bob"], status=409)
+    share(testapp, alice, "/users/alice/messages/m1", [], status=422)
+    testapp.post_json("/users/alice/tasks", {"id": "t1"}, headers=auth(alice))
+    testapp.delete("/users/bob/tasks", headers=auth(bob))
+    share(testapp, alice, "/users/alice/tasks/t1", ["bob"], status=422)
+
+
+def test_deleting_a_set_retracts_the_documents_its_owner_shared(
+        testapp, alice, bob):
+    testapp.post_json("/users/alice/messages", {"set": "outbox"},
+                      headers=auth(alice))
+    testapp.post_json("/users/bob/messages", {"set": "outbox"},
+                      headers=auth(bob))
+    testapp.post_json("/users/alice/messages/outbox", {"id": "m1"},
+                      headers=auth(alice))
+    share(testapp, alice, "/users/alice/messages/outbox/m1", ["bob"])
+    testapp.get("/users/bob/messages/outbox/m1", headers=auth(bob))
+    testapp.delete("/users/alice/messages/outbox", headers=auth(alice))
+    testapp.get("/users/bob/messages/outbox/m1", headers=auth(bob),
+                status=404)
