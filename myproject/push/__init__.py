@@ -111,16 +111,15 @@ def build_dispatcher(settings, *, prune=None):
     def number(name, default, kind):
         return config.number(settings, PREFIX + name, default, kind)
 
+    options = dict(
+        coalesce_window=number("coalesce_window", 0.05, float),
+        queue_size=number("queue_size", 10000, int),
+        max_attempts=number("max_attempts", 5, int),
+        backoff_base=number("backoff_base", 0.5, float),
+        backoff_max=number("backoff_max", 30.0, float),
+        send_timeout=number("send_timeout", 10.0, float),
+    )
     try:
-        return Dispatcher(
-                senders,
-            prune=prune,
-            coalesce_window=number("coalesce_window", 0.05, float),
-            queue_size=number("queue_size", 10000, int),
-            max_attempts=number("max_attempts", 5, int),
-            backoff_base=number("backoff_base", 0.5, float),
-            backoff_max=number("backoff_max", 30.0, float),
-            send_timeout=number("send_timeout", 10.0, float),
-        )
+        return Dispatcher(senders, prune=prune, **options)
     except ValueError as exc:
         raise ConfigurationError(f"{PREFIX}{exc}") from None

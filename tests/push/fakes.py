@@ -409,6 +409,7 @@ class FakeFCM(_Fake):
             self.token_requests.clear()
 
     async def _serve(self):
+        self._hung = asyncio.Event()   # set at stop: hung requests end
         app = web.Application()
         app.router.add_post("/token", self._token)
         app.router.add_post(
@@ -420,6 +421,7 @@ class FakeFCM(_Fake):
         self.port = self._runner.addresses[0][1]
 
     async def _close(self):
+        self._hung.set()
         await self._runner.cleanup()
 
     async def _token(self, request):
@@ -466,7 +468,8 @@ class FakeFCM(_Fake):
             protocol=f"HTTP/{request.version.major}.{request.version.minor}",
             extra={"project": request.match_info["project"]}))
         if answer == HANG:
-            await asyncio.Event().wait()
+            await self._hung.wait()
+            raise web.HTTPServiceUnavailable()
         if answer.status == 200:
             return web.json_response({
                 "name": f"projects/{request.match_info['project']}"
