@@ -16,6 +16,7 @@ def main(global_config, **settings):
         config.include("pyramid_zodbconn")
         config.include(".resources")
         config.include(".security")
+        config.include(".tweens")
         config.include(".views")
     return config.make_wsgi_app()
 

@@ -13,7 +13,15 @@ returns the library form: member sets are dicts ``{'id': ID, ...}``, items
 are the stored objects.  The HTTP API sends the JSON form: documents are
 JSON objects that always carry ``"id"``, member sets are objects that carry
 ``"set"`` (the set's id) and never ``"id"``.
+
+``SyncClient`` is a small HTTP client that keeps such a mirror through the
+API; the tests use it as the reference client.
 """
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from .generationalset import GenerationalSet
 
@@ -90,3 +98,113 @@ def _json_item_id(item):
 
 def _json_subset_id(entry):
     return None if "id" in entry else entry["set"]
+
+
+class APIError(Exception):
+    """An error answer of the API: status, error name and detail."""
+
+    def __init__(self, status, error, detail):
+        super().__init__(f"{status} {error}: {detail}")
+        self.status = status
+        self.error = error
+        self.detail = detail
+
+
+class SyncClient:
+    """Keeps a local mirror of one user's tree in sync through the HTTP API.
+
+    Every call sends the mirror's generation and applies the ``updates``
+    of the answer, so one round trip both writes and syncs::
+
+        client = SyncClient("http://localhost:6543", "alice", token)
+        client.sync()
+        client.create("messages", {"id": "m1", "text": "hi"})
+        client.state["contents"]["messages"]["m1"]
+
+    Paths are relative to the user's tree (``"messages/m1"``).  Errors
+    raise APIError.  One client is used by one thread at a time.
+    """
+
+    def __init__(self, base_url, user_id, token, *, timeout=30):
+        self.base_url = base_url.rstrip("/")
+        self.user_id = user_id
+        self.token = token
+        self.timeout = timeout
+        self.state = EMPTY
+        self.etag = None
+
+    @property
+    def generation(self):
+        return self.state["generation"]
+
+    def url(self, path=""):
+        quoted = "/".join(urllib.parse.quote(p, safe="") for p in
+                          path.split("/") if p)
+        tree = f"{self.base_url}/users/{urllib.parse.quote(self.user_id)}"
+        return f"{tree}/{quoted}" if quoted else tree
+
+    def request(self, method, path="", body=None, headers=()):
+        """Send a request with the mirror's generation; return (status, JSON)."""
+        url = self.url(path) + f"?generation={self.generation}"
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        for name, value in headers:
+            request.add_header(name, value)
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as r:
+                status, raw, etag = r.status, r.read(), r.headers.get("ETag")
+        except urllib.error.HTTPError as e:
+            if e.code == 304:
+                return 304, None
+            raw = e.read()
+            try:
+                answer = json.loads(raw)
+            except ValueError:
+                answer = {"error": "http_error", "detail": raw[:200]}
+            raise APIError(e.code, answer.get("error"),
+                           answer.get("detail")) from None
+        if etag is not None:
+            self.etag = etag
+        return status, json.loads(raw)
+
+    def sync(self):
+        """Bring the mirror up to date; return the new generation."""
+        headers = [("If-None-Match", self.etag)] if self.etag else []
+        status, answer = self.request("GET", headers=headers)
+        if status != 304:
+            self.state = apply_json_updates(self.state, answer)
+        return self.generation
+
+    def _write(self, method, path, body=None):
+        _, answer = self.request(method, path, body)
+        if "updates" in answer:
+            self.state = apply_json_updates(self.state, answer["updates"])
+        return answer
+
+    def create(self, set_path, document):
+        """Create a document in the set; return it (with its id)."""
+        return self._write("POST", set_path, document)["document"]
+
+    def create_set(self, set_path, set_id):
+        """Create a set inside the set at set_path ("" for the top)."""
+        self._write("POST", set_path, {"set": set_id})
+
+    def replace(self, path, document):
+        """Replace the document at path; return it."""
+        return self._write("PUT", path, document)["document"]
+
+    def patch(self, path, patch):
+        """Merge-patch the document at path; return it."""
+        return self._write("PATCH", path, patch)["document"]
+
+    def delete(self, path):
+        """Delete the document or set at path."""
+        self._write("DELETE", path)
+
+    def share(self, path, user_ids):
+        """Share the document at path with other users."""
+        return self._write("POST", path + "/@@share", {"users": user_ids})

@@ -183,3 +183,47 @@ def test_an_unexpected_failure_is_a_json_500_that_commits_nothing(
     monkeypatch.undo()
     doc = testapp.get("/users/alice/messages/m1", headers=headers).json
     assert doc == {"document": {"id": "m1"}}
+
+
+def test_conflicts_are_retried_then_reported_as_503(testapp, headers,
+                                                    monkeypatch):
+    from ZODB.POSException import ConflictError
+
+    from myproject.resources import Document
+
+    attempts = []
+
+    def conflicting(self, data):
+        attempts.append(1)
+        raise ConflictError()
+
+    testapp.post_json("/users/alice/messages", {"id": "m1"}, headers=headers)
+    monkeypatch.setattr(Document, "replace", conflicting)
+    r = testapp.put_json("/users/alice/messages/m1", {"v": 2},
+                         headers=headers, status=503)
+    assert error(r, 503)["error"] == "service_unavailable"
+    assert r.headers["Retry-After"] == "1"
+    assert len(attempts) == 3  # retry.attempts in the test settings
+
+
+def test_a_conflict_that_clears_is_retried_transparently(testapp, headers,
+                                                         monkeypatch):
+    from ZODB.POSException import ConflictError
+
+    from myproject.resources import Document
+
+    real = Document.replace
+    attempts = []
+
+    def conflicting_once(self, data):
+        attempts.append(1)
+        if len(attempts) == 1:
+            raise ConflictError()
+        return real(self, data)
+
+    testapp.post_json("/users/alice/messages", {"id": "m1"}, headers=headers)
+    monkeypatch.setattr(Document, "replace", conflicting_once)
+    r = testapp.put_json("/users/alice/messages/m1?generation=4", {"v": 2},
+                         headers=headers)
+    assert len(attempts) == 2
+    assert r.json["updates"]["generation"] == 5

@@ -7,6 +7,7 @@ import logging
 import re
 
 from pyramid.exceptions import PredicateMismatch
+from transaction.interfaces import TransientError
 from pyramid.httpexceptions import (
     HTTPException,
     HTTPForbidden,
@@ -78,6 +79,18 @@ def forbidden(exc, request):
     return json_error(request, HTTPForbidden(),
                       exc.detail if isinstance(exc.detail, str) and exc.detail
                       else "not allowed here")
+
+
+@exception_view_config(TransientError, renderer="json")
+def busy(exc, request):
+    # Reached only when pyramid_retry's attempts are used up.
+    log.warning("gave up on %s %s after %s attempts: %s", request.method,
+                request.path, request.environ.get("retry.attempts"),
+                exc.__class__.__name__)
+    request.response.status = 503
+    request.response.headers["Retry-After"] = "1"
+    return {"error": "service_unavailable",
+            "detail": "too many concurrent writes; nothing was saved, retry"}
 
 
 @exception_view_config(Exception, renderer="json")

@@ -47,7 +47,9 @@ def json_body(request):
     if request.content_type != "application/json":
         raise HTTPUnsupportedMediaType(
             "send JSON with Content-Type: application/json")
-    body = request.body_file.read(limit + 1)
+    # request.body, not body_file: pyramid_retry replays the same body on
+    # a retried attempt, and only request.body rewinds it.
+    body = request.body
     if len(body) > limit:
         raise HTTPRequestEntityTooLarge(
             f"the body is larger than {limit} bytes")
