@@ -17,6 +17,7 @@ import transaction
 import zodburi
 from BTrees.OOBTree import OOBTree
 from persistent.mapping import PersistentMapping
+from psycopg2.extensions import parse_dsn
 from transaction.interfaces import NoTransaction
 from ZODB.POSException import ConflictError
 
@@ -283,17 +284,17 @@ def test_zeo_zconfig_file_syncs_with_the_server(zeo_server, key, monkeypatch):
                 assert conn_b.root()[key] == n
 
 
-# -- migration: zodbconvert from FileStorage to RelStorage ------------------
+# -- migration (zodbconvert) and packing (zodbpack) on PostgreSQL ----------
 
 CONVERT_CONFIG = ETC / "zodbconvert-file-to-postgresql.conf"
 
 
-def zodbconvert_command():
-    """Return argv for RelStorage's zodbconvert script of this Python."""
-    script = pathlib.Path(sys.executable).parent / "zodbconvert"
+def script_command(name, module):
+    """Return argv for console script name of this Python (else python -m module)."""
+    script = pathlib.Path(sys.executable).parent / name
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-m", "relstorage.zodbconvert"]
+    return [sys.executable, "-m", module]
 
 
 def build_sample_tree(db):
@@ -332,7 +333,8 @@ def run_zodbconvert(folder, *args, dsn=None):
     if dsn is not None:
         env["MYPROJECT_PG_DSN"] = dsn
     return subprocess.run(
-        [*zodbconvert_command(), *args, str(CONVERT_CONFIG)],
+        [*script_command("zodbconvert", "relstorage.zodbconvert"), *args,
+         str(CONVERT_CONFIG)],
         cwd=folder, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -360,6 +362,31 @@ def test_zodbconvert_moves_the_development_filestorage_into_postgresql(
         users = plain(conn.root()["app"]["users"])
         assert users.pop("carol") == {"generation": 0, "sets": {"messages": {}}}
         assert users == expected["users"]
+
+
+def test_zodbpack_collects_what_the_migrated_tree_no_longer_reaches(
+        tmp_path, postgresql_server, postgresql_dsn):
+    data_fs = tmp_path / "var" / "Data.fs"
+    data_fs.parent.mkdir()
+    with opened_db(zodb_uri_for("file", data_fs)) as db:
+        expected = build_sample_tree(db)  # it deletes message m2
+    assert run_zodbconvert(tmp_path, dsn=postgresql_dsn).returncode == 0
+    dbname = parse_dsn(postgresql_dsn)["dbname"]
+
+    def count_objects():
+        return postgresql_server.execute("SELECT count(*) FROM object_state", dbname)[0][0]
+
+    before = count_objects()
+    result = subprocess.run(
+        [*script_command("zodbpack", "relstorage.zodbpack"), "--days", "0",
+         str(ETC / "zodbpack-postgresql.conf")],
+        env=dict(os.environ, MYPROJECT_PG_DSN=postgresql_dsn),
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert count_objects() == before - 1
+    uri = zodb_uri_for("postgresql", postgresql_dsn, keep_history=False)
+    with opened_db(uri) as db, db.transaction() as conn:
+        assert plain(conn.root()["app"]) == expected
 
 
 def test_zodbconvert_refuses_to_run_without_the_dsn(tmp_path):
