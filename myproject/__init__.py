@@ -17,6 +17,7 @@ def main(global_config, **settings):
         config.include(".resources")
         config.include(".security")
         config.include(".tweens")
+        config.include(".notifications")
         config.include(".views")
     return config.make_wsgi_app()
 

@@ -65,6 +65,30 @@ class Site(Persistent):
     def __init__(self):
         self.users = Users(self)
         self.tokens = OOBTree()  # token id -> user id
+        self.devices = OOBTree()  # push token -> user id
+
+    def register_device(self, user, platform, token, environment):
+        """Register a push token for user, moving it from any other user."""
+        devices = self.devices
+        previous = devices.get(token)
+        if previous is not None and previous != user.id:
+            other = self.users.get(previous)
+            if other is not None:
+                other.devices.pop(token, None)
+        record = user.devices.get(token)
+        if (record is None or record.platform != platform
+                or record.environment != environment):
+            user.devices[token] = DeviceRecord(platform, token, environment)
+        if previous != user.id:
+            devices[token] = user.id
+        return user.devices[token]
+
+    def unregister_device(self, user, token):
+        """Forget user's push token; KeyError if user has no such token."""
+        del user.devices[token]
+        devices = self.devices
+        if devices.get(token) == user.id:
+            del devices[token]
 
     def __getitem__(self, name):
         if name == "users":
@@ -138,6 +162,8 @@ class Users(Persistent):
         site = self.__parent__
         for token_id in list(user.tokens.keys()):
             site.tokens.pop(token_id, None)
+        for token in list(user.devices.keys()):
+            site.unregister_device(user, token)
         return user
 
 
@@ -151,7 +177,7 @@ class User(Persistent):
         self.created = now()
         self.tree = GSet(user_id)
         self.tokens = OOBTree()   # token id -> Token
-        self.devices = OOBTree()  # push token -> Device (see myproject.push)
+        self.devices = OOBTree()  # push token -> DeviceRecord
 
     @property
     def id(self):
@@ -204,6 +230,16 @@ class Token(Persistent):
 def _digest(secret):
     # The secret is 256 random bits: a plain SHA-256 cannot be brute-forced.
     return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+class DeviceRecord(Persistent):
+    """A push token registered by a user (kept outside the synced tree)."""
+
+    def __init__(self, platform, token, environment="production"):
+        self.platform = platform
+        self.token = token
+        self.environment = environment
+        self.created = now()
 
 
 class Document(Persistent):

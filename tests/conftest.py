@@ -33,9 +33,9 @@ def app(settings):
 
 
 def _close(application):
-    dispatcher = getattr(application.registry, "push_dispatcher", None)
-    if dispatcher is not None:
-        dispatcher.stop()
+    service = getattr(application.registry, "push_service", None)
+    if service is not None:
+        service.stop()
     for db in getattr(application.registry, "_zodb_databases", {}).values():
         db.close()
 

@@ -1,0 +1,90 @@
+"""Push devices of the authenticated user (outside the synced tree).
+
+``GET /users/<id>/@@devices``                 the user's devices
+``POST /users/<id>/@@devices``                register
+    ``{"platform": "apns"|"fcm", "token": ..., "environment": ...}``
+    (``environment``: ``production`` (default) or ``sandbox``, APNs only);
+    a token registered by another user moves to this one
+``DELETE /users/<id>/@@devices/<token>``      unregister
+
+Settings: ``myproject.push.max_devices`` (per user, default 20).
+"""
+import hashlib
+
+from pyramid.httpexceptions import (
+    HTTPConflict,
+    HTTPCreated,
+    HTTPNotFound,
+    HTTPUnprocessableEntity,
+)
+from pyramid.view import view_config
+
+from ..resources import User
+from .input import json_body
+
+PLATFORMS = ("apns", "fcm")
+ENVIRONMENTS = ("production", "sandbox")
+MAX_TOKEN_LENGTH = 512
+
+
+def device_summary(record):
+    return {
+        "platform": record.platform,
+        "token": record.token,
+        "environment": record.environment,
+        "created": record.created.isoformat(),
+    }
+
+
+@view_config(context=User, name="devices", request_method="GET",
+             renderer="json", permission="edit")
+def devices_list(context, request):
+    """List the user's push devices."""
+    return {"devices": [device_summary(d) for d in context.devices.values()]}
+
+
+@view_config(context=User, name="devices", request_method="POST",
+             renderer="json", permission="edit")
+def devices_post(context, request):
+    """Register (or move here) a push token."""
+    body = json_body(request)
+    platform = body.get("platform")
+    token = body.get("token")
+    environment = body.get("environment", "production")
+    if platform not in PLATFORMS:
+        raise HTTPUnprocessableEntity("platform must be 'apns' or 'fcm'")
+    if (not isinstance(token, str) or not token.strip()
+            or len(token) > MAX_TOKEN_LENGTH or not token.isprintable()
+            or "/" in token):
+        raise HTTPUnprocessableEntity(
+            f"token must be a printable string of at most {MAX_TOKEN_LENGTH} "
+            "characters without '/'")
+    if environment not in ENVIRONMENTS:
+        raise HTTPUnprocessableEntity(
+            "environment must be 'production' or 'sandbox'")
+    limit = request.registry.settings["myproject.push.max_devices"]
+    if token not in context.devices and len(context.devices) >= limit:
+        raise HTTPConflict(
+            f"at most {limit} devices per user: unregister one first")
+    record = request.root.register_device(context, platform, token,
+                                          environment)
+    request.response.status = HTTPCreated.code
+    return {"device": device_summary(record)}
+
+
+@view_config(context=User, name="devices", request_method="DELETE",
+             renderer="json", permission="edit")
+def devices_delete(context, request):
+    """Unregister the push token named by the last path segment."""
+    if len(request.subpath) != 1:
+        raise HTTPNotFound("unregister with DELETE .../@@devices/<token>")
+    try:
+        request.root.unregister_device(context, request.subpath[0])
+    except KeyError:
+        raise HTTPNotFound("no such device") from None
+    return {"unregistered": token_fingerprint(request.subpath[0])}
+
+
+def token_fingerprint(token):
+    """Return a short, non-reversible name for a token, fit for logs."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]
