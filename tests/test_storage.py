@@ -21,6 +21,7 @@ from psycopg2.extensions import parse_dsn
 from transaction.interfaces import NoTransaction
 from ZODB.POSException import ConflictError
 
+from tests import storage
 from tests.storage import (
     open_db,
     opened_db,
@@ -160,6 +161,17 @@ def test_an_unknown_uri_parameter_is_refused(zeo_server):
 def test_unknown_storage_kind_is_refused():
     with pytest.raises(ValueError, match="unknown storage kind"):
         zodb_uri_for("mysql", "x")
+
+
+def test_missing_postgresql_binaries_are_named(monkeypatch, tmp_path):
+    monkeypatch.delenv("PG_BIN", raising=False)
+    monkeypatch.setattr(storage, "PG_BIN_GLOB", str(tmp_path / "*" / "bin"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(storage.PostgreSQLNotFound, match="apt-get install postgresql"):
+        storage.find_postgresql_bin()
+    monkeypatch.setenv("PG_BIN", str(tmp_path))
+    with pytest.raises(storage.PostgreSQLNotFound, match=f"PG_BIN={tmp_path} does not hold"):
+        storage.find_postgresql_bin()
 
 
 # -- two DBs on one database -----------------------------------------------
