@@ -25,8 +25,11 @@ requires = [
     "pyfcm >= 2.0",
 ]
 
+# RelStorage finds psycopg2 whichever distribution installs it; the binary
+# wheel needs no compiler or libpq headers ("RelStorage[postgresql]" would
+# build psycopg2 from source).
 postgresql_requires = [
-    "RelStorage[postgresql] >= 4.0",
+    "RelStorage >= 4.0",
     "psycopg2-binary >= 2.9",
 ]
 
