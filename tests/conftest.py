@@ -21,8 +21,20 @@ def app_settings(tmp_path, **overrides):
 
 
 @pytest.fixture
-def settings(tmp_path):
-    return app_settings(tmp_path)
+def storage():
+    """The storage the app runs on; API test modules parametrize it."""
+    return "file"
+
+
+@pytest.fixture
+def settings(tmp_path, request, storage):
+    if storage == "file":
+        return app_settings(tmp_path)
+    assert storage == "postgresql", storage
+    from .storage import zodb_uri_for
+    dsn = request.getfixturevalue("postgresql_dsn")
+    uri = zodb_uri_for("postgresql", dsn, keep_history=False)
+    return app_settings(tmp_path, **{"zodbconn.uri": uri})
 
 
 @pytest.fixture

@@ -1,7 +1,15 @@
-"""The JSON sync API through WebTest on a real FileStorage."""
+"""The JSON sync API through WebTest, on FileStorage and on RelStorage."""
+import pytest
+
 from myproject.client import EMPTY, apply_json_updates
 
 from .conftest import auth, site_of
+
+
+@pytest.fixture(params=["file", "postgresql"])
+def storage(request):
+    """Every API test here runs on FileStorage and on RelStorage."""
+    return request.param
 
 
 def test_service_description_is_public(testapp):

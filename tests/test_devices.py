@@ -1,5 +1,14 @@
 """Registering push devices through the API."""
+import pytest
+
 from .conftest import auth, site_of
+
+
+@pytest.fixture(params=["file", "postgresql"])
+def storage(request):
+    """Every API test here runs on FileStorage and on RelStorage."""
+    return request.param
+
 
 APNS_TOKEN = "a" * 64
 

@@ -1,7 +1,15 @@
 """Shared documents: one document in several users' trees."""
+import pytest
+
 from myproject.client import EMPTY, apply_json_updates
 
 from .conftest import auth, make_user
+
+
+@pytest.fixture(params=["file", "postgresql"])
+def storage(request):
+    """Every API test here runs on FileStorage and on RelStorage."""
+    return request.param
 
 
 def share(testapp, token, path, users, status=200):
