@@ -17,6 +17,8 @@ def main(global_config, **settings):
         config.include(".resources")
         config.include(".security")
         config.include(".tweens")
+        config.include("pyramid_jinja2")
+        config.include(".views.admin")
         config.include(".notifications")
         config.include(".views")
     return config.make_wsgi_app()

@@ -14,17 +14,44 @@ application's own auth service whose ``sub`` is the user id:
 
 Principals: ``user:<id>`` for an authenticated user, ``role:admin`` for an
 admin user.  Permissions are granted by the resources' ACLs.
+
+Admin pages (``myproject.views.admin``) are the exception: their
+permission, ``admin-pages``, is granted only to ``role:admin-session``, the
+principal of a browser logged in through the admin login form (a signed
+session cookie), never to a bearer token or JWT, and never through an ACL.
+That principal is in no ACL, so the session cookie opens no API view (the
+API has no CSRF protection and must not be reachable with cookies):
+
+``myproject.admin.session_secret``   secret signing the session cookie (or
+                                     ``${ENV}``); when unset, a random one
+                                     per process (sessions end on restart)
+``myproject.admin.session_secure``   send the cookie over HTTPS only
+                                     (default false)
+``myproject.admin.session_timeout``  seconds of inactivity that end an
+                                     admin session (default 3600)
 """
 import logging
 
+import secrets
+
 import jwt
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
+from pyramid.exceptions import ConfigurationError
 from pyramid.request import RequestLocalCache
+from pyramid.security import Allowed, Denied
+from pyramid.session import SignedCookieSessionFactory
 from pyramid.settings import asbool
 
 from .resources import ADMIN, root_factory, user_principal
 
 log = logging.getLogger(__name__)
+
+# Admin pages: the principal only the admin login grants, the permission
+# only that principal has, and where the session keeps the login.
+ADMIN_SESSION = "role:admin-session"
+ADMIN_PAGES = "admin-pages"
+SESSION_COOKIE = "myproject_admin"
+SESSION_LOGIN_KEY = "myproject.admin.login"
 
 
 class JWTVerifier:
@@ -123,16 +150,58 @@ class SecurityPolicy:
             principals += [Authenticated, user_principal(user.id)]
             if user.admin:
                 principals.append(ADMIN)
+        if admin_login(request) is not None:
+            principals.append(ADMIN_SESSION)
         return principals
 
     def permits(self, request, context, permission):
+        if permission == ADMIN_PAGES:
+            # Not through the ACLs: role:admin has ALL_PERMISSIONS there.
+            if ADMIN_SESSION in self.principals(request):
+                return Allowed("an admin session")
+            return Denied("admin pages need the admin login")
         return self.acl.permits(context, self.principals(request), permission)
 
     def remember(self, request, userid, **kw):
+        """Start an admin session for userid (a new session: no fixation)."""
+        request.session.invalidate()
+        request.session[SESSION_LOGIN_KEY] = userid
         return []
 
     def forget(self, request, **kw):
+        """End the admin session, if any."""
+        if SESSION_COOKIE in request.cookies:
+            request.session.invalidate()
         return []
+
+
+def admin_login(request):
+    """Return the name the admin session is logged in as, or None.
+
+    Requests without the session cookie (every API request) never touch
+    the session.
+    """
+    if SESSION_COOKIE not in request.cookies:
+        return None
+    return request.session.get(SESSION_LOGIN_KEY)
+
+
+def session_factory_from_settings(settings):
+    """Return the signed-cookie session factory of the admin pages."""
+    secret = settings.get("myproject.admin.session_secret")
+    if not secret:
+        log.warning("myproject.admin.session_secret is not set: admin "
+                    "sessions end when this process stops")
+        secret = secrets.token_urlsafe(32)
+    elif len(secret) < 32:
+        raise ConfigurationError(
+            "myproject.admin.session_secret must be at least 32 characters")
+    timeout = int(settings.get("myproject.admin.session_timeout", 3600))
+    return SignedCookieSessionFactory(
+        secret, cookie_name=SESSION_COOKIE, salt="myproject.admin.session",
+        secure=asbool(settings.get("myproject.admin.session_secure", False)),
+        httponly=True, samesite="Lax", timeout=timeout,
+        reissue_time=max(1, timeout // 10), hashalg="sha512")
 
 
 def includeme(config):
@@ -141,3 +210,4 @@ def includeme(config):
         jwt_verifier=jwt_verifier_from_settings(settings),
         create_users=asbool(settings.get("myproject.jwt.create_users", True)),
     ))
+    config.set_session_factory(session_factory_from_settings(settings))
