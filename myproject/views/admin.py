@@ -331,12 +331,13 @@ def dashboard(context, request):
     )
 
 
-def count_documents(users, sample=DOCUMENT_SAMPLE):
+def count_documents(users, sample=None):
     """Return {'count', 'estimated', 'sampled'}: documents in the trees.
 
     Counts the trees of the first ``sample`` users (id order) and
     extrapolates to the rest.  A shared document counts in each tree.
     """
+    sample = DOCUMENT_SAMPLE if sample is None else sample
     total = len(users)
     counted = sampled = 0
     for user in itertools.islice(users.values(), sample):
@@ -365,6 +366,8 @@ def database_summary(db):
 def recent_transactions(db, count=RECENT_TRANSACTIONS):
     """Return the latest transactions (newest first), or None if not kept."""
     try:
+        if not db.supportsUndo():  # history-free RelStorage keeps none
+            return None
         log_entries = db.undoLog(0, count)
     except Exception:
         return None
@@ -492,13 +495,13 @@ def user_page(context, request):
     )
 
 
-def outline(request, gset, resource, *, start=0, count=OUTLINE_PER_SET,
-            budget):
+def outline(request, gset, resource, *, start=0, count=None, budget):
     """Return the entries of gset's members (id order), sets with theirs.
 
     ``resource`` is the traversal resource of gset; ``budget`` (a one-item
     list) bounds the entries of the whole outline.
     """
+    count = OUTLINE_PER_SET if count is None else count
     entries = []
     for member_id, member in itertools.islice(gset.items(), start, start + count):
         if budget[0] <= 0:
