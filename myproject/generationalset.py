@@ -38,6 +38,9 @@ __all__ = [
 ]
 
 
+_MISSING = object()
+
+
 def notify(root):
     """Called with the root set after every generation bump; replace me."""
 
@@ -70,9 +73,6 @@ class GenerationalSet(persistent.Persistent):
     def get_id(self, ob):
         """Return the id of ob (its ``id_attribute``); override to change."""
         return getattr(ob, self.id_attribute)
-
-    def _id(self, ob, id):
-        return self.get_id(ob) if id is None else id
 
     # The tree
 
@@ -113,48 +113,82 @@ class GenerationalSet(persistent.Persistent):
 
     def add(self, ob, id=None):
         """Add ob, or record a change to the member with its id."""
-        id = self._id(ob, id)
-        contents = self._contents
+        if id is None:
+            id = self.get_id(ob)
+        generations = self._generations
+        old = generations.get(id)
+        if old is not None or self.parent is not None or isinstance(
+                ob, GenerationalSet):
+            self._put(ob, id, old)
+            return
+        # The common case, a new plain member of a root set: the steps of
+        # _put() without the call and the branches that cannot apply.
+        self._len += 1
+        generation = self.generation + 1
+        self.generation = generation
+        notify(self)
+        self._contents[generation] = ob
+        generations[id] = generation
+
+    def changed(self, ob, id=None):
+        """Record a change to ob; raise KeyError(id) if it is not a member."""
+        if id is None:
+            id = self.get_id(ob)
         old = self._generations.get(id)
-        if old is not None and old in contents:
-            joining = contents[old] is not ob
-            del contents[old]
+        if old is None or old not in self._contents:
+            raise KeyError(id)
+        self._put(ob, id, old)
+
+    def _put(self, ob, id, old):
+        """Make ob the member with this id; old is the id's generation."""
+        contents = self._contents
+        # One BTree operation tells whether old is a member's generation
+        # (ob replaces that member) or a remembered removal's.
+        member = _MISSING if old is None else contents.pop(old, _MISSING)
+        if member is not _MISSING:
+            joining = member is not ob
         else:
             joining = True
             if old is not None:
                 del self._removals[old]
             self._len += 1
-        is_set = isinstance(ob, GenerationalSet)
-        if joining and is_set:
+        is_set = joining and isinstance(ob, GenerationalSet)
+        if is_set:
             self._adopt(ob)
-        generation = self._updated()
+        if self.parent is None:  # _updated() inlined for the common case
+            generation = self.generation + 1
+            self.generation = generation
+            notify(self)
+        else:
+            generation = self._updated()
         contents[generation] = ob
         self._generations[id] = generation
-        if joining and is_set:
+        if is_set:
             ob._joined = generation
             ob.generation = generation
 
-    def changed(self, ob, id=None):
-        """Record a change to ob; raise KeyError(id) if it is not a member."""
-        id = self._id(ob, id)
-        if not self._has(id):
-            raise KeyError(id)
-        self.add(ob, id)
-
     def remove(self, ob, id=None):
         """Remove the member with ob's id; raise KeyError(id) if absent."""
-        id = self._id(ob, id)
-        if not self._has(id):
+        if id is None:
+            id = self.get_id(ob)
+        generations = self._generations
+        old = generations.get(id)
+        if old is None or self._contents.pop(old, _MISSING) is _MISSING:
             raise KeyError(id)
-        del self._contents[self._generations[id]]
         self._len -= 1
-        generation = self._updated()
+        if self.parent is None:  # _updated() inlined for the common case
+            generation = self.generation + 1
+            self.generation = generation
+            notify(self)
+        else:
+            generation = self._updated()
         removals = self._removals
         removals[generation] = id
-        self._generations[id] = generation
-        while len(removals) > self.maximum_removals:
+        generations[id] = generation
+        maximum = self.maximum_removals
+        while len(removals) > maximum:
             evicted = removals.minKey()
-            del self._generations[removals.pop(evicted)]
+            del generations[removals.pop(evicted)]
             self._evicted = evicted
 
     # Reading
@@ -221,20 +255,38 @@ class GenerationalSet(persistent.Persistent):
         if subset:
             result = {"id": self.id}
             current = self.generation
-        else:
-            # A subset polled on its own: the client may hold a stale set
-            # under its path if it or an ancestor joined after generation.
-            joined, s = self._joined, self
-            while s.parent is not None:
-                s = s.parent
-                joined = max(joined, s._joined)
-            current = s.generation
+        elif self.parent is None:
+            current = self.generation
+            if generation == current:
+                return {"generation": current}  # up to date: the fast path
             result = {"generation": current}
-            if generation > current or 0 < generation < joined:
-                # Restored from a backup, or a stale subtree: send it whole.
+            if generation > current or 0 < generation < self._joined:
+                # Restored from a backup, or joined a tree after generation:
+                # send it whole.
                 return self._updates(result, 0, True)
+        else:
+            return self._polled_subset_updates(generation)
+        if generation >= current:
+            return result  # nothing changed here since
+        return self._updates(result, generation, False)
+
+    def _polled_subset_updates(self, generation):
+        """generational_updates() of a subset polled on its own.
+
+        The client may hold a stale set under this set's path if it or an
+        ancestor joined after generation.
+        """
+        joined, s = self._joined, self
+        while s.parent is not None:
+            s = s.parent
+            joined = max(joined, s._joined)
+        current = s.generation
+        result = {"generation": current}
+        if generation > current or 0 < generation < joined:
+            # Restored from a backup, or a stale subtree: send it whole.
+            return self._updates(result, 0, True)
         if generation >= self.generation:
-            return result  # nothing changed here since: the fast path
+            return result  # nothing changed here since
         return self._updates(result, generation, False)
 
     def _updates(self, result, generation, whole):
@@ -246,11 +298,17 @@ class GenerationalSet(persistent.Persistent):
             if removals:
                 result["removals"] = removals
             values = self._contents.values(generation + 1)
-        entries = [
-            _subset_updates(ob, generation, whole)
-            if isinstance(ob, GenerationalSet) else ob
-            for ob in values
-        ]
+        entries = list(values)
+        for ob in entries:
+            if isinstance(ob, GenerationalSet):
+                # Member sets stand for their own updates (a second pass
+                # only when there is one: plain members are the usual case).
+                entries = [
+                    _subset_updates(ob, generation, whole)
+                    if isinstance(ob, GenerationalSet) else ob
+                    for ob in entries
+                ]
+                break
         if whole:
             result["contents"] = entries
         elif entries:
