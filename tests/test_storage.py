@@ -426,3 +426,93 @@ def test_zodbconvert_refuses_a_destination_that_has_data(tmp_path, postgresql_ds
     again = run_zodbconvert(tmp_path, dsn=postgresql_dsn)
     assert again.returncode != 0
     assert "the destination storage has data" in again.stderr
+
+
+def test_zodbconvert_moves_the_apps_data_and_the_app_runs_on_postgresql(
+        tmp_path, postgresql_dsn):
+    # The app writes its development database through the API (users,
+    # tokens, devices, nested sets, a shared document, edits and deletes),
+    # zodbconvert copies it, and the same app runs on PostgreSQL: same
+    # generations and documents, the same tokens work, new writes go on
+    # from the copied generation.
+    import webtest
+
+    from myproject import main
+    from myproject.client import EMPTY, apply_json_updates
+
+    from .conftest import _close, app_settings, auth, make_user, site_of
+
+    def mirror(testapp, user_id, token):
+        answer = testapp.get(f"/users/{user_id}", {"generation": 0},
+                             headers=auth(token)).json
+        return apply_json_updates(EMPTY, answer)
+
+    development = app_settings(tmp_path)  # file://<tmp_path>/var/Data.fs
+    app = main({}, **development)
+    try:
+        tokens = {name: make_user(app, name) for name in ("alice", "bob")}
+        testapp = webtest.TestApp(app)
+        alice = auth(tokens["alice"])
+        testapp.post_json("/users/alice/messages", {"id": "m1", "text": "hi"},
+                          headers=alice, status=201)
+        testapp.post_json("/users/alice/messages/m1/@@share", {"users": ["bob"]},
+                          headers=alice)
+        testapp.post_json("/users/alice/tasks", {"set": "work"}, headers=alice,
+                          status=201)
+        for i in range(5):
+            testapp.post_json("/users/alice/tasks/work", {"id": f"t{i}", "n": i},
+                              headers=alice, status=201)
+        testapp.patch_json("/users/alice/tasks/work/t1", {"done": True},
+                           headers=alice)
+        testapp.delete("/users/alice/tasks/work/t2", headers=alice)
+        testapp.post_json("/users/alice/@@devices",
+                          {"platform": "fcm", "token": "fcm-token-1"},
+                          headers=alice, status=201)
+        before = {name: mirror(testapp, name, token)
+                  for name, token in tokens.items()}
+        generation = before["alice"]["generation"]
+    finally:
+        _close(app)
+    assert generation == 3 + 9
+    assert before["alice"]["contents"]["tasks"]["work"].keys() == {"t0", "t1", "t3", "t4"}
+    assert before["bob"]["contents"]["messages"] == {"m1": {"id": "m1", "text": "hi"}}
+
+    result = run_zodbconvert(tmp_path, dsn=postgresql_dsn)
+    assert result.returncode == 0, result.stderr
+
+    uri = zodb_uri_for("postgresql", postgresql_dsn, keep_history=False)
+    app = main({}, **dict(development, **{"zodbconn.uri": uri}))
+    try:
+        testapp = webtest.TestApp(app)
+        alice = auth(tokens["alice"])
+        for name, token in tokens.items():
+            assert mirror(testapp, name, token) == before[name]
+        # An up-to-date client gets the fast path.
+        assert testapp.get("/users/alice", {"generation": generation},
+                           headers=alice).json == {"generation": generation}
+        devices = testapp.get("/users/alice/@@devices", headers=alice).json
+        assert [d["token"] for d in devices["devices"]] == ["fcm-token-1"]
+        # New writes go on from the copied generation, edits of the shared
+        # document still reach bob.
+        answer = testapp.patch_json(
+            "/users/alice/messages/m1?generation=" + str(generation),
+            {"text": "edited on PostgreSQL"}, headers=alice).json
+        assert answer["updates"] == {"generation": generation + 1, "adds": [
+            {"set": "messages",
+             "adds": [{"id": "m1", "text": "edited on PostgreSQL"}]}]}
+        testapp.post_json("/users/alice/tasks/work", {"id": "t5"},
+                          headers=alice, status=201)
+        after = mirror(testapp, "alice", tokens["alice"])
+        assert after["generation"] == generation + 2
+        assert set(after["contents"]["tasks"]["work"]) == {"t0", "t1", "t3", "t4", "t5"}
+        assert mirror(testapp, "bob", tokens["bob"])["contents"]["messages"] == {
+            "m1": {"id": "m1", "text": "edited on PostgreSQL"}}
+        site, conn = site_of(app)
+        try:
+            assert type(conn.db().storage).__name__ == "RelStorage"
+            assert sorted(site.users.keys()) == ["alice", "bob"]
+        finally:
+            conn.close()
+    finally:
+        _close(app)
+
