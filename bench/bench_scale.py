@@ -1,0 +1,388 @@
+#!/usr/bin/env python
+"""Throughput on RelStorage against FileStorage, and two processes against one.
+
+Measured in one run, as ratios (absolute figures depend on the machine):
+
+poll   ``GET /users/uN?generation=G`` with G current: ``{"generation": G}``,
+       the request a client makes on every push and app start
+write  ``POST /users/uN/messages`` of a new small document (a fresh id
+       each time, no ``generation``): ``201``
+
+1. poll and write, RelStorage (PostgreSQL) / FileStorage, one pserve
+   process each;
+2. poll, two pserve processes / one, both on the same RelStorage database
+   (target: >= 1.3 on a 2-core machine).
+
+Servers: real ``pserve`` processes (waitress, ``threads = 8`` as in
+production.ini) on 127.0.0.1, built from the same .ini template but for
+the storage URI: a FileStorage in a temporary folder, and RelStorage on a
+throwaway PostgreSQL cluster started by ``tests.storage.start_postgresql``
+(history-free, ``cache_local_mb=64``, the URI docs-storage.txt gives).
+Both databases hold the same data, made with the app's classes before the
+servers start: 16 users, each with 1,000 documents in ``messages``.
+
+Load: one client process (this one): a single thread driving keep-alive
+HTTP/1.1 connections through ``selectors``, one request in flight per
+connection, request bytes prepared in advance and answers parsed only as
+far as the status and ``Content-Length``.  Every connection polls or writes
+the tree of a user of its own.  On 2 cores a Python server process is held
+to about one core by its GIL; two of them, PostgreSQL and the client share
+both cores, so the client must be cheap: it costs a few microseconds a
+request, a few percent of a core, where a client process per server (or
+http.client, several times dearer a request) would take CPU from the
+servers and lower the two-process figure.  Both sides of a ratio get the
+same client and the same number of connections (two processes: half of
+them each).  The CPU columns show what the servers, PostgreSQL and the
+client used, in cores (CPU seconds per second).
+
+Each comparison warms both sides up, then runs ``--rounds`` rounds
+alternating the two sides (the order flips every round), each
+``--seconds`` long; a figure is the median of its rounds.
+
+Run:  python bench/bench_scale.py
+      python bench/bench_scale.py --seconds 3 --rounds 5 --clients 16
+"""
+import argparse
+import itertools
+import json
+import os
+import selectors
+import shutil
+import socket
+import statistics
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from tests.servers import Server, write_ini  # noqa: E402
+from tests.storage import opened_db, start_postgresql, zodb_uri_for  # noqa: E402
+
+USERS = 16
+DOCUMENTS = 1000
+THREADS = 8
+TARGET_TWO_PROCESSES = 1.3
+
+
+# -- data --------------------------------------------------------------------
+
+def build(uri):
+    """Create the users and their documents; return {user id: token}."""
+    import transaction
+
+    from myproject.resources import APP_ROOT_NAME, Document, Site
+
+    tokens = {}
+    with opened_db(uri) as db:
+        tm = transaction.TransactionManager()
+        conn = db.open(tm)
+        with tm:
+            site = conn.root()[APP_ROOT_NAME] = Site()
+        for n in range(USERS):
+            user_id = f"u{n:02d}"
+            with tm:
+                user = site.users.add(user_id, sets=["messages", "tasks"])
+                tokens[user_id] = user.new_token("bench")
+                messages = user.tree["messages"]
+                for i in range(DOCUMENTS):
+                    Document({"id": f"m{i:04d}", "title": f"Message {i}",
+                              "body": "The quick brown fox."},
+                             owner=user_id).place(messages)
+            conn.cacheMinimize()
+        conn.close()
+    return tokens
+
+
+# -- servers -------------------------------------------------------------------
+
+def start_server(folder, name, uri):
+    ini, port = write_ini(folder, uri, name=f"{name}.ini", threads=THREADS,
+                          settings={"myproject.push.senders": "log"})
+    return Server(ini, port).start(timeout=60)
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process (all its threads)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def postgresql_pids(server):
+    """The postmaster and its children (backends, writer, ...)."""
+    with open(os.path.join(server.datadir, "postmaster.pid")) as f:
+        postmaster = int(f.readline())
+    pids = [postmaster]
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    ppid = int(f.read().rpartition(")")[2].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if ppid == postmaster:
+                pids.append(int(entry))
+    return pids
+
+
+# -- load ----------------------------------------------------------------------
+
+def poll_request(user_id, token, generation):
+    request = (f"GET /users/{user_id}?generation={generation} HTTP/1.1\r\n"
+               f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+               "Accept: application/json\r\n\r\n").encode("latin-1")
+    return lambda n: request
+
+
+def write_request(user_id, token, prefix):
+    head = (f"POST /users/{user_id}/messages HTTP/1.1\r\n"
+            f"Host: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
+            "Accept: application/json\r\nContent-Type: application/json\r\n")
+
+    ids = itertools.count()  # fresh ids across rounds
+
+    def make(n):
+        body = f'{{"id": "{prefix}-{next(ids)}", "text": "hello"}}'.encode("latin-1")
+        return (head + f"Content-Length: {len(body)}\r\n\r\n").encode(
+            "latin-1") + body
+    return make
+
+
+def check_poll(port, request, generation):
+    """Check that a poll request is answered {"generation": G}."""
+    with socket.create_connection(("127.0.0.1", port), 10) as s:
+        s.sendall(request)
+        answer = b""
+        while not answer.endswith(b"}"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    body = answer.partition(b"\r\n\r\n")[2]
+    if not answer.startswith(b"HTTP/1.1 200 ") or json.loads(body) != {
+            "generation": generation}:
+        raise RuntimeError(f"unexpected poll answer: {answer[:400]!r}")
+
+
+def drive(targets, seconds, expect_status):
+    """Keep one request in flight on every (port, make_request) connection.
+
+    Returns (answers completed before the deadline, elapsed seconds).
+    Answers still in flight at the deadline are read but not counted.
+    """
+    sel = selectors.DefaultSelector()
+    conns = []
+    for port, make in targets:
+        s = socket.create_connection(("127.0.0.1", port), 10)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conns.append([s, make, 0, b""])
+    try:
+        done, counted, elapsed = 0, None, None
+        start = time.perf_counter()
+        deadline = start + seconds
+        for i, conn in enumerate(conns):
+            conn[0].sendall(conn[1](0))
+            conn[2] = 1
+            sel.register(conn[0], selectors.EVENT_READ, i)
+        outstanding = len(conns)
+        while outstanding:
+            events = sel.select(30)
+            if not events:
+                raise RuntimeError("no answer for 30 s")
+            if counted is None and time.perf_counter() >= deadline:
+                counted, elapsed = done, time.perf_counter() - start
+            for key, _ in events:
+                conn = conns[key.data]
+                chunk = conn[0].recv(65536)
+                if not chunk:
+                    raise RuntimeError("the server closed a connection")
+                buf = conn[3] + chunk
+                end = buf.find(b"\r\n\r\n")
+                if end < 0:
+                    conn[3] = buf
+                    continue
+                head = buf[:end].lower()
+                k = head.find(b"\r\ncontent-length:")
+                if k < 0:
+                    raise RuntimeError(f"no Content-Length: {buf[:end]!r}")
+                e = head.find(b"\r\n", k + 2)
+                length = int(head[k + 17:e if e > 0 else len(head)])
+                if len(buf) < end + 4 + length:
+                    conn[3] = buf
+                    continue
+                status = int(buf[9:12])
+                if status != expect_status or b"connection: close" in head:
+                    raise RuntimeError(f"unexpected answer: {buf[:400]!r}")
+                conn[3] = b""
+                done += 1
+                if counted is None:
+                    conn[0].sendall(conn[1](conn[2]))
+                    conn[2] += 1
+                else:
+                    outstanding -= 1
+        return counted, elapsed
+    finally:
+        sel.close()
+        for conn in conns:
+            conn[0].close()
+
+
+def measure(sides, seconds, rounds, warmup, expect_status, cpu):
+    """Alternate the sides' rounds; return {side: figures}.
+
+    ``sides`` maps a name to (targets, server pids); ``cpu`` maps a column
+    name to a function returning the pids to sum for it (beyond servers).
+    """
+    results = {name: {"rates": [], "cpu": {}, "time": 0.0} for name in sides}
+    names = list(sides)
+    for name in names:
+        drive(sides[name][0], warmup, expect_status)
+    for r in range(rounds):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            targets, server_pids = sides[name]
+            groups = {"servers": server_pids}
+            groups.update((column, pids()) for column, pids in cpu.items())
+            before = {g: sum(cpu_seconds(p) for p in pids)
+                      for g, pids in groups.items()}
+            client_before = time.process_time()
+            count, elapsed = drive(targets, seconds, expect_status)
+            res = results[name]
+            res["rates"].append(count / elapsed)
+            res["time"] += elapsed
+            for g, pids in groups.items():
+                res["cpu"][g] = res["cpu"].get(g, 0.0) + sum(
+                    cpu_seconds(p) for p in pids) - before[g]
+            res["cpu"]["client"] = res["cpu"].get("client", 0.0) + (
+                time.process_time() - client_before)
+    for res in results.values():
+        res["rate"] = statistics.median(res["rates"])
+        res["cores"] = {g: v / res["time"] for g, v in res["cpu"].items()}
+    return results
+
+
+# -- main ----------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=3.0,
+                        help="length of one round (default 3)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds per side of a comparison (default 3)")
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="warm-up seconds per side (default 1)")
+    parser.add_argument("--clients", type=int, default=USERS,
+                        help=f"keep-alive connections (default {USERS}, at "
+                             f"most {USERS}, even)")
+    args = parser.parse_args(argv)
+    clients = args.clients
+    if not 2 <= clients <= USERS or clients % 2:
+        parser.error(f"--clients must be even, 2 .. {USERS}")
+
+    started = time.monotonic()
+    load_before = os.getloadavg()[0]
+    folder = tempfile.mkdtemp(prefix="myproject-bench-scale-")
+    pg = servers = None
+    try:
+        print(f"{os.cpu_count()} cores; {USERS} users x {DOCUMENTS} documents; "
+              f"{clients} keep-alive connections; {args.rounds} rounds of "
+              f"{args.seconds:g} s per side", flush=True)
+        pg = start_postgresql()
+        dsn = pg.create_database("bench")
+        uris = {
+            "file": zodb_uri_for("file", os.path.join(folder, "Data.fs")),
+            "relstorage": zodb_uri_for("postgresql", dsn, keep_history=False,
+                                       cache_local_mb=64),
+        }
+        tokens = {kind: build(uri) for kind, uri in uris.items()}
+        servers = {
+            "fs": start_server(folder, "fs", uris["file"]),
+            "rs-a": start_server(folder, "rs-a", uris["relstorage"]),
+            "rs-b": start_server(folder, "rs-b", uris["relstorage"]),
+        }
+        pid = {name: s.process.pid for name, s in servers.items()}
+        users = sorted(tokens["file"])[:clients]
+        generation = 3 + DOCUMENTS  # two sets, then the documents
+        pg_cpu = {"postgresql": lambda: postgresql_pids(pg)}
+
+        def polls(kind, names):
+            return [(servers[names[i % len(names)]].port,
+                     poll_request(u, tokens[kind][u], generation))
+                    for i, u in enumerate(users)]
+
+        def writes(kind, name, side):
+            return [(servers[name].port, write_request(u, tokens[kind][u],
+                                                       f"{side}{i}"))
+                    for i, u in enumerate(users)]
+
+        for kind, names in (("file", ["fs"]), ("relstorage", ["rs-a", "rs-b"])):
+            for port, make in polls(kind, names):
+                check_poll(port, make(0), generation)
+
+        rows = []
+        common = dict(seconds=args.seconds, rounds=args.rounds,
+                      warmup=args.warmup, cpu=pg_cpu)
+        poll = measure({
+            "FileStorage": (polls("file", ["fs"]), [pid["fs"]]),
+            "RelStorage": (polls("relstorage", ["rs-a"]), [pid["rs-a"]]),
+        }, expect_status=200, **common)
+        rows.append(("poll", "FileStorage, 1 process", poll["FileStorage"], ""))
+        rows.append(("poll", "RelStorage, 1 process", poll["RelStorage"],
+                     f"{poll['RelStorage']['rate'] / poll['FileStorage']['rate']:.2f} RS/FS"))
+
+        scale = measure({
+            "one": (polls("relstorage", ["rs-a"]), [pid["rs-a"]]),
+            "two": (polls("relstorage", ["rs-a", "rs-b"]),
+                    [pid["rs-a"], pid["rs-b"]]),
+        }, expect_status=200, **common)
+        ratio = scale["two"]["rate"] / scale["one"]["rate"]
+        rows.append(("poll", "RelStorage, 1 process", scale["one"], ""))
+        rows.append(("poll", "RelStorage, 2 processes", scale["two"],
+                     f"{ratio:.2f} 2/1"))
+
+        write = measure({
+            "FileStorage": (writes("file", "fs", "f"), [pid["fs"]]),
+            "RelStorage": (writes("relstorage", "rs-a", "r"), [pid["rs-a"]]),
+        }, expect_status=201, **common)
+        rows.append(("write", "FileStorage, 1 process", write["FileStorage"], ""))
+        rows.append(("write", "RelStorage, 1 process", write["RelStorage"],
+                     f"{write['RelStorage']['rate'] / write['FileStorage']['rate']:.2f} RS/FS"))
+
+        print()
+        print(f"{'':6}{'storage, servers':26}{'req/s':>8}  {'ratio':12}"
+              f"{'servers':>8}{'postgres':>9}{'client':>7}  (cores)")
+        for kind, label, res, note in rows:
+            cores = res["cores"]
+            print(f"{kind:6}{label:26}{res['rate']:8.0f}  {note:12}"
+                  f"{cores['servers']:8.2f}{cores['postgresql']:9.2f}"
+                  f"{cores['client']:7.2f}")
+        verdict = "met" if ratio >= TARGET_TWO_PROCESSES else "NOT met"
+        print(f"\ntwo processes / one, polls on RelStorage: {ratio:.2f} "
+              f"(target >= {TARGET_TWO_PROCESSES}: {verdict})")
+        print("rounds (req/s):")
+        for kind, label, res, _ in rows:
+            print(f"  {kind:6}{label:26}" + " ".join(
+                f"{r:6.0f}" for r in res["rates"]))
+        connections = pg.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = 'bench'")[0][0]
+        print(f"PostgreSQL connections held by the 2 RelStorage processes: "
+              f"{connections}")
+        print("load average (1 min) before, after: {:.2f}, {:.2f}".format(
+            load_before, os.getloadavg()[0]))
+        print(f"total time {time.monotonic() - started:.0f} s")
+        return 0 if ratio >= TARGET_TWO_PROCESSES else 1
+    finally:
+        for server in (servers or {}).values():
+            server.stop()
+        if pg is not None:
+            pg.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
