@@ -400,18 +400,22 @@ def _senders(dispatcher):
             renderer=template("users"))
 def users_page(context, request):
     """Users in id order: a prefix search, a page at a time."""
-    prefix = request.GET.get("q", "").strip()
-    start = request.GET.get("start", "")
-    rows, next_start = users_from(context, prefix, start)
+    return users_values(request, context, request.GET.get("q", "").strip(),
+                        request.GET.get("start", ""))
+
+
+def users_values(request, users, prefix="", start="", **values):
+    """Return the users page's values: a page of users from start on."""
+    rows, next_start = users_from(users, prefix, start)
     next_url = None
     if next_start is not None:
         query = {"start": next_start, **({"q": prefix} if prefix else {})}
-        next_url = request.resource_url(context, "@@admin", query=query)
+        next_url = request.resource_url(users, "@@admin", query=query)
     return page(
-        request, "Users", breadcrumbs=breadcrumbs(request, context),
-        prefix=prefix, total=len(context), paged=bool(start),
+        request, "Users", breadcrumbs=breadcrumbs(request, users),
+        prefix=prefix, total=len(users), paged=bool(start),
         users=[user_row(request, user) for user in rows], next_url=next_url,
-        create_url=request.resource_url(context, "@@admin-create"))
+        create_url=request.resource_url(users, "@@admin-create"), **values)
 
 
 def users_from(users, prefix="", start="", size=USERS_PAGE_SIZE):
@@ -456,16 +460,8 @@ def user_create(context, request):
         errors.append(f"User {user_id!r} exists already.")
         request.response.status = 409
     if errors:
-        rows, next_start = users_from(context)
         request.override_renderer = template("users")
-        return page(
-            request, "Users", breadcrumbs=breadcrumbs(request, context),
-            errors=errors, prefix="", total=len(context), paged=False,
-            users=[user_row(request, u) for u in rows],
-            next_url=next_start and request.resource_url(
-                context, "@@admin", query={"start": next_start}),
-            create_url=request.resource_url(context, "@@admin-create"),
-            new_id=user_id)
+        return users_values(request, context, errors=errors, new_id=user_id)
     token = user.new_token("created on the admin pages")
     audit(request, f"create user {user_id}")
     return page(request, f"User {user_id} created",
