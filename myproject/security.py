@@ -31,7 +31,6 @@ API has no CSRF protection and must not be reachable with cookies):
                                      admin session (default 3600)
 """
 import logging
-
 import secrets
 
 import jwt
