@@ -44,7 +44,9 @@ rounds alternate app and bare (the order flips every round), each lasting
 ``--seconds / --rounds``; a figure is the median of its rounds' req/s.
 Targets (app / bare): a-poll >= 0.5, b-poll >= 0.35.
 
-Waitress closes the connection after every 304 (a response without a
+Both servers log at WARN, except waitress's "Task queue depth" warning,
+which it would write for most requests here (more connections than
+threads) at a cost to both.  Waitress closes the connection after every 304 (a response without a
 Content-Length), so in a-304 the client opens a new connection for every
 request, against both servers.  Besides req/s the run reports the server's
 CPU time per request (from /proc) and its ratio bare/app, which other load
@@ -86,7 +88,7 @@ listen = 127.0.0.1:{port}
 threads = {threads}
 
 [loggers]
-keys = root
+keys = root, queue
 
 [handlers]
 keys = console
@@ -97,6 +99,13 @@ keys = generic
 [logger_root]
 level = WARN
 handlers = console
+
+# waitress warns "Task queue depth is N" for every request that waits for
+# a thread: with more connections than threads that is most of them.
+[logger_queue]
+level = ERROR
+handlers =
+qualname = waitress.queue
 
 [handler_console]
 class = StreamHandler
