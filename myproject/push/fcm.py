@@ -122,9 +122,9 @@ class FCMSender:
             info, scopes=[SCOPE])
         if not credentials.project_id:
             raise ValueError("no project id in the settings or the file")
-        self._client = FCMNotification(
+        self._client = _OneShotFCM(
             credentials=credentials,
-
+            adapter=HTTPAdapter(max_retries=0, pool_maxsize=workers),
         )
         if server:
             self._client.FCM_END_POINT_BASE = server.rstrip("/") + "/v1/projects"
