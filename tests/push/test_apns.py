@@ -185,9 +185,10 @@ def test_a_burst_of_twenty_commits_sends_one_push_per_device(
         make_dispatcher, fake_apns, fake_fcm):
     devices = [Device("apns", "phone"), Device("apns", "watch"),
                Device("fcm", "android")]
-    dispatcher = make_dispatcher(coalesce_window="0.3")
+    dispatcher = make_dispatcher(coalesce_window="0.5")
     for generation in range(1, 21):
         dispatcher.submit("alice", generation, devices)
+        time.sleep(0.005)                  # commits spread over ~0.1 s
     stats = settled(dispatcher)
     assert sorted((r.token, r.body["generation"])
                   for r in fake_apns.requests) == [("phone", 20), ("watch", 20)]

@@ -101,9 +101,10 @@ def settled(dispatcher):
 
 def test_a_burst_for_one_user_gives_one_push_per_device_with_the_latest_generation(
         start, sender):
-    dispatcher = start(coalesce_window=0.3)
+    dispatcher = start(coalesce_window=0.5)
     for generation in range(1, 21):
         dispatcher.submit("alice", generation, [PHONE, ANDROID])
+        time.sleep(0.005)                  # commits spread over ~0.1 s
     stats = settled(dispatcher)
     assert sorted((c.device.token, c.generation) for c in sender.calls) == [
         ("android-token", 20), ("phone-token", 20)]
