@@ -294,9 +294,9 @@ class GenerationalSet(persistent.Persistent):
         if whole:
             values = self._contents.values()
         else:
-            removals = list(self._removals.values(generation + 1))
+            removals = self._removals.values(generation + 1)
             if removals:
-                result["removals"] = removals
+                result["removals"] = list(removals)
             values = self._contents.values(generation + 1)
         entries = list(values)
         for ob in entries:
