@@ -192,7 +192,7 @@ class User(Persistent):
 
     def new_token(self, label=""):
         """Create a token; return the bearer string (shown once only)."""
-        token_id = secrets.token_urlsafe(9)
+        token_id = secrets.token_hex(8)  # never starts with "-" (CLI args)
         secret = secrets.token_urlsafe(32)
         self.tokens[token_id] = Token(token_id, secret, label)
         self.__parent__.__parent__.tokens[token_id] = self.__name__
