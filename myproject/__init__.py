@@ -17,6 +17,7 @@ def main(global_config, **settings):
         config.include(".resources")
         config.include(".security")
         config.include(".tweens")
+        config.include(".polls")
         config.include("pyramid_jinja2")
         config.include(".views.admin")
         config.include(".notifications")

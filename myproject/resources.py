@@ -219,12 +219,15 @@ class Token(Persistent):
     def matches(self, secret):
         return hmac.compare_digest(self.digest, _digest(secret))
 
+    def due_for_use(self):
+        """Would ``used()`` write (the last use is over an hour old)?"""
+        return (self.last_used is None
+                or now() - self.last_used > self.LAST_USED_RESOLUTION)
+
     def used(self):
         # Written at most hourly, so that polls stay read-only transactions.
-        moment = now()
-        if (self.last_used is None
-                or moment - self.last_used > self.LAST_USED_RESOLUTION):
-            self.last_used = moment
+        if self.due_for_use():
+            self.last_used = now()
 
 
 def _digest(secret):
@@ -336,10 +339,16 @@ def owner_of(resource):
 
 def root_factory(request):
     """Return the Site, creating it on first use (pyramid_tm commits)."""
-    zodb_root = get_connection(request).root()
-    site = zodb_root.get(APP_ROOT_NAME)
+    site = getattr(request, "_myproject_site", None)
     if site is None:
-        site = zodb_root[APP_ROOT_NAME] = Site()
+        zodb_root = get_connection(request).root()
+        site = zodb_root.get(APP_ROOT_NAME)
+        if site is None:
+            site = zodb_root[APP_ROOT_NAME] = Site()
+        # Asked for twice (by the security policy, by traversal); kept on
+        # the request like its connection, so a retried attempt, which has
+        # a new request, starts afresh.
+        request._myproject_site = site
     return site
 
 

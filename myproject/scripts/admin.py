@@ -99,8 +99,9 @@ def main(argv=None, out=None):
     try:
         request = env["request"]
         with request.tm:
-            # Looked up inside the transaction: beginning it aborted the
-            # one bootstrap ran the root factory in.
+            # Looked up again inside the transaction: beginning it aborted
+            # the one bootstrap ran the root factory in.
+            request._myproject_site = None
             status = run(args, root_factory(request), registry.settings,
                          out or sys.stdout)
             if status:

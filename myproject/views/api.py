@@ -56,10 +56,10 @@ def _respond(request, user, body, status=None):
 def _set_updates(request, gset):
     generation = client_generation(request) or 0
     etag = str(gset._root().generation)
+    headers = {"ETag": f'"{etag}"', "Cache-Control": "private, no-cache"}
     if etag in request.if_none_match:
-        return HTTPNotModified(headers={"ETag": f'"{etag}"'})
-    request.response.etag = etag
-    request.response.cache_control = "private, no-cache"
+        return HTTPNotModified(headers=headers)
+    request.response.headers.update(headers)
     return to_json(gset.generational_updates(generation))
 
 
