@@ -28,8 +28,9 @@ Settings (keys under ``myproject.push.``; read once, here):
     the service's Retry-After; a Retry-After above ``backoff_max`` gives
     up.  Defaults ``0.5`` and ``30``.
 ``send_timeout``
-    Seconds (float) any one send may take before it counts as a transient
-    failure.  Default ``10``.
+    Seconds (float) any one FCM (or log) send may take before it counts as
+    a transient failure; APNs sends are bounded by ``apns.timeout``.
+    Default ``10``.
 
 ``apns.key_file``
     Path of the APNs token signing key (``AuthKey_XXXXXXXXXX.p8``); its

@@ -3,7 +3,7 @@
 One aioapns client per APNs environment (production, sandbox), built on
 first use inside the dispatcher's running loop (aioapns binds its pool to
 the current loop when it is constructed).  aioapns has no per-request
-timeout, so every send is wrapped in ``asyncio.wait_for``; the request
+timeout, so every send is wrapped in a timeout (``within``); the request
 itself is shielded so a late answer still finds its future (cancelling
 aioapns' future and then receiving the answer would break the connection).
 
@@ -29,7 +29,7 @@ from pyramid.exceptions import ConfigurationError
 from zope.interface import implementer
 
 from . import config
-from .sender import SENT, ISender, Outcome, Result, collapse_id
+from .sender import SENT, ISender, Outcome, Result, collapse_id, within
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,8 @@ def classify(status, reason):
 class APNsSender:
     """Sends background pushes to APNs with a .p8 signing key.
 
-    ``key`` is the key's PEM contents (not its path).  ``sandbox`` sends
+    ``key`` is the key's PEM contents (not its path).  ``timeout`` bounds
+    the wait for each answer (the dispatcher relies on it).  ``sandbox`` sends
     every device to the sandbox; otherwise a device's ``environment``
     decides.  ``server``/``sandbox_server`` are ``(host, port)`` overrides.
     Raises ``ValueError`` if ``key`` cannot sign an ES256 token.
@@ -94,7 +95,7 @@ class APNsSender:
         self._topic = topic
         self._sandbox = sandbox
         self._pool_size = pool_size
-        self._timeout = timeout
+        self.timeout = timeout
         self._servers = {False: server, True: sandbox_server or server}
         self._ca_file = ca_file
         self._clients = {}
@@ -116,8 +117,7 @@ class APNsSender:
         )
         pending = asyncio.ensure_future(client.send_notification(request))
         try:
-            response = await asyncio.wait_for(
-                asyncio.shield(pending), self._timeout)
+            response = await within(self.timeout, asyncio.shield(pending))
         except asyncio.TimeoutError:
             return Result(Outcome.RETRY, None, "timeout")
         except _TRANSIENT_ERRORS as exc:

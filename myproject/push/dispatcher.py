@@ -13,8 +13,8 @@ Outcomes (``Result.outcome``, see ``sender.py``): SENT; PRUNE calls the
 app's ``prune(user_id, device)`` in a worker thread (it opens a ZODB
 transaction); RETRY waits with exponential backoff and full jitter (never
 less than a Retry-After) up to ``max_attempts`` attempts in all; FAIL gives
-up.  A sender that raises or hangs past ``send_timeout`` is an outcome too,
-never the end of the thread.
+up.  A sender that raises, or hangs past ``send_timeout`` (unless it has a
+``timeout`` of its own), is an outcome too, never the end of the thread.
 
 ``queue_size`` bounds the device notifications waiting or in flight; a
 submit that would pass it is dropped (counted and logged), except that a
@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from .backoff import backoff_delay
-from .sender import Outcome, Result, token_hash
+from .sender import Outcome, Result, token_hash, within
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +108,8 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._accepting = False
         self._pending = {}
+        self._arrivals = []
+        self._wakeup_scheduled = False
         self._depth = 0
         self._counts = dict.fromkeys(COUNTERS, 0)
         self._last_drop_log = None
@@ -220,7 +222,11 @@ class Dispatcher:
             return f"queue full ({self._queue_size})"
         self._pending[user_id] = _Pending(generation, devices)
         self._depth += len(devices)
-        self._loop.call_soon_threadsafe(self._schedule, user_id, deadline)
+        self._arrivals.append((user_id, deadline))
+        if not self._wakeup_scheduled:
+            # One wake-up per batch: a burst of submits costs one syscall.
+            self._wakeup_scheduled = True
+            self._loop.call_soon_threadsafe(self._take_arrivals)
         return None
 
     def _count(self, name, n=1):
@@ -269,6 +275,7 @@ class Dispatcher:
 
     async def _drain(self, timeout):
         deadline = self._loop.time() + timeout
+        self._take_arrivals()
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
@@ -296,12 +303,17 @@ class Dispatcher:
                 logger.info("push stats: %s", stats)
                 last = stats
 
-    def _schedule(self, user_id, deadline):
-        if self._window == 0:
-            self._flush(user_id)
-        else:
-            self._timers[user_id] = self._loop.call_at(
-                deadline, self._flush, user_id)
+    def _take_arrivals(self):
+        """Start the window of every user that arrived since the last call."""
+        with self._lock:
+            arrivals, self._arrivals = self._arrivals, []
+            self._wakeup_scheduled = False
+        for user_id, deadline in arrivals:
+            if self._window == 0:
+                self._flush(user_id)
+            else:
+                self._timers[user_id] = self._loop.call_at(
+                    deadline, self._flush, user_id)
 
     def _flush(self, user_id):
         """Turn a user's waiting submits into one delivery per device."""
@@ -402,8 +414,10 @@ class Dispatcher:
     async def _attempt(self, sender, user_id, generation, device):
         """Return the ``Result`` of one send; exceptions become results."""
         try:
-            return await asyncio.wait_for(
-                sender.send(user_id, generation, device), self._send_timeout)
+            sending = sender.send(user_id, generation, device)
+            if getattr(sender, "timeout", None) is None:
+                return await within(self._send_timeout, sending)
+            return await sending        # the sender bounds its own sends
         except asyncio.TimeoutError:
             return Result(Outcome.RETRY, None, "timeout")
         except OSError as exc:

@@ -111,6 +111,7 @@ class FCMSender:
     """
 
     name = "fcm"
+    timeout = None   # the dispatcher's send_timeout applies
 
     def __init__(self, *, service_account_file, project_id=None, server=None,
                  timeout=10.0, workers=4):

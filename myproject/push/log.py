@@ -13,6 +13,7 @@ class LogSender:
     """Logs each push at INFO, naming the device by a hash of its token."""
 
     name = "log"
+    timeout = None   # the dispatcher's send_timeout applies
 
     async def send(self, user_id, generation, device):
         """Return ``SENT`` after logging the push."""

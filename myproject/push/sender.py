@@ -5,6 +5,7 @@ A sender delivers one silent push to one device and says what happened as a
 up).  Senders never retry on their own and never log a device token; they
 log ``token_hash(token)`` when they must name a device.
 """
+import asyncio
 import enum
 import hashlib
 from dataclasses import dataclass
@@ -46,6 +47,9 @@ class ISender(Interface):
     """Delivers silent "poll now" pushes for one platform."""
 
     name = Attribute("Short name used in logs, e.g. 'apns'.")
+    timeout = Attribute(
+        "Seconds after which send() gives up by itself (returning a RETRY "
+        "result), or None: the dispatcher then applies its send_timeout.")
 
     def send(user_id, generation, device):
         """Return an awaitable of the ``Result`` of one push to ``device``.
@@ -72,3 +76,16 @@ def collapse_id(user_id):
     """
     digest = hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40]
     return f"sync-{digest}"
+
+
+if hasattr(asyncio, "timeout"):                          # Python >= 3.11
+    async def within(seconds, awaitable):
+        """Return the result of ``awaitable``; ``asyncio.TimeoutError``
+        after ``seconds`` (the awaitable is cancelled)."""
+        async with asyncio.timeout(seconds):
+            return await awaitable
+else:                                                    # pragma: no cover
+    async def within(seconds, awaitable):
+        """Return the result of ``awaitable``; ``asyncio.TimeoutError``
+        after ``seconds`` (the awaitable is cancelled)."""
+        return await asyncio.wait_for(awaitable, seconds)

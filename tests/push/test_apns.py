@@ -54,6 +54,7 @@ def test_collapse_ids_are_per_user_and_fit_apns_limit():
 
 @pytest.mark.parametrize("answer", [
     Answer(410, "Unregistered"),
+    Answer(410, "ExpiredToken"),
     Answer(400, "BadDeviceToken"),
     Answer(400, "DeviceTokenNotForTopic"),
 ])
