@@ -7,10 +7,12 @@ timeout, so every send is wrapped in a timeout (``within``); the request
 itself is shielded so a late answer still finds its future (cancelling
 aioapns' future and then receiving the answer would break the connection).
 
-Tests and staging point a client at another host with ``server`` /
-``sandbox_server``: aioapns connects to (and sends as ``host``) the
-``APNS_SERVER`` and ``APNS_PORT`` attributes of its pool's
-``protocol_class``, so the client gets a subclass with those overridden.
+Each client's pool gets a subclass of aioapns' ``protocol_class``: it
+returns HTTP/2 flow-control credit for the answers it reads (aioapns does
+not, and would stall after 64 KiB of error answers on one connection), and
+for tests and staging it points the client at another host with
+``server`` / ``sandbox_server``: aioapns connects to (and sends as
+``host``) the protocol class's ``APNS_SERVER`` and ``APNS_PORT``.
 ``ca_file`` makes the TLS context trust a private CA (the fake's).
 """
 import asyncio
@@ -155,14 +157,29 @@ class APNsSender:
             ssl_context=context,
             err_func=_leave_errors_to_dispatcher,
         )
-        server = self._servers[use_sandbox]
-        if server is not None:
-            host, port = server
-            base = client.pool.protocol_class
-            client.pool.protocol_class = type(
-                base.__name__, (base,),
-                {"APNS_SERVER": host, "APNS_PORT": port})
+        client.pool.protocol_class = _protocol_class(
+            client.pool.protocol_class, self._servers[use_sandbox])
         return client
+
+
+def _protocol_class(base, server):
+    """Return a subclass of aioapns' protocol ``base`` that returns flow-
+    control credit, aimed at ``server`` (``(host, port)``) if given."""
+
+    class Protocol(base):
+        def on_data_received(self, data, stream_id):
+            # aioapns never acknowledges received DATA, so the error bodies
+            # APNs sends use up the connection's 64 KiB receive window;
+            # after that APNs can answer no error on it any more and every
+            # later failure would look like a timeout.  (Padding, which
+            # APNs does not send, would not be counted here.)
+            super().on_data_received(data, stream_id)
+            self.conn.acknowledge_received_data(len(data), stream_id)
+
+    Protocol.__name__ = Protocol.__qualname__ = base.__name__
+    if server is not None:
+        Protocol.APNS_SERVER, Protocol.APNS_PORT = server
+    return Protocol
 
 
 async def _leave_errors_to_dispatcher(request, result):

@@ -34,6 +34,7 @@ from h2.events import (
     RequestReceived,
     StreamEnded,
     StreamReset,
+    WindowUpdated,
 )
 from h2.exceptions import ProtocolError
 
@@ -269,6 +270,7 @@ class _H2Protocol(asyncio.Protocol):
         self.conn = H2Connection(H2Configuration(
             client_side=False, header_encoding="utf-8"))
         self.streams = {}
+        self.blocked = {}   # stream id -> body waiting for flow-control credit
         self.transport = None
         self.alpn = ""
 
@@ -304,12 +306,18 @@ class _H2Protocol(asyncio.Protocol):
                 self._answer(event.stream_id)
             elif isinstance(event, StreamReset):
                 self.streams.pop(event.stream_id, None)
+                self.blocked.pop(event.stream_id, None)
+            elif isinstance(event, WindowUpdated):
+                for stream_id, data in list(self.blocked.items()):
+                    del self.blocked[stream_id]
+                    self._send_body(stream_id, data)
             elif isinstance(event, ConnectionTerminated):
                 self.transport.close()
                 return
         self.transport.write(self.conn.data_to_send())
 
     def _answer(self, stream_id):
+        """Record a finished request and answer it per the fake's script."""
         headers, raw = self.streams.pop(stream_id)
         path = headers.get(":path", "")
         prefix = "/3/device/"
@@ -338,6 +346,14 @@ class _H2Protocol(asyncio.Protocol):
         reply.append(("content-type", "application/json"))
         reply.append(("content-length", str(len(data))))
         self.conn.send_headers(stream_id, reply)
+        self._send_body(stream_id, data)
+
+    def _send_body(self, stream_id, data):
+        """Send ``data`` when the client's flow-control windows allow, as a
+        real server must (it waits for WINDOW_UPDATE otherwise)."""
+        if self.conn.local_flow_control_window(stream_id) < len(data):
+            self.blocked[stream_id] = data
+            return
         self.conn.send_data(stream_id, data, end_stream=True)
 
 

@@ -196,3 +196,21 @@ def test_a_burst_of_twenty_commits_sends_one_push_per_device(
     assert [(r.token, r.body["message"]["data"]["generation"])
             for r in fake_fcm.requests] == [("android", "20")]
     assert stats["sent"] == 3
+
+
+def test_error_answers_keep_flowing_on_a_long_lived_connection(
+        make_dispatcher, fake_apns, pruned):
+    # Each answer body takes flow-control credit from the connection's
+    # 64 KiB receive window; it must be handed back, or APNs stalls.
+    long_reason = "Unregistered" + " " * 2000
+    tokens = [f"{n:064x}" for n in range(100)]
+    for token in tokens:
+        fake_apns.answer(token, Answer(410, long_reason))
+    dispatcher = make_dispatcher(**{
+        "apns.pool_size": "1", "apns.timeout": "1", "max_attempts": "1"})
+    for n, token in enumerate(tokens):
+        dispatcher.submit(f"user-{n}", 1, [Device("apns", token)])
+    stats = eventually(
+        lambda: (s := dispatcher.stats())["queue_depth"] == 0 and s)
+    assert (stats["pruned"], stats["failed"]) == (100, 0)
+    assert len(pruned) == 100
