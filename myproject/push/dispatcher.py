@@ -174,6 +174,8 @@ class Dispatcher:
             devices = tuple(devices)
             if not devices:
                 return
+            if not all(isinstance(d, Device) for d in devices):
+                raise TypeError("devices must be Device instances")
             deadline = time.monotonic() + self._window
             with self._lock:
                 if not self._accepting:
