@@ -1,13 +1,13 @@
-"""The fast path for up-to-date polls: the request clients send most.
+"""The poll path: a user polling its whole tree, the request sent most.
 
-A client with nothing new to fetch asks ``GET /users/<id>?generation=G``
-(or sends ``If-None-Match`` with the tree's ETag) and should hear
-``{"generation": G}`` (or ``304``) as cheaply as possible.  This tween,
-placed outside pyramid_tm, answers exactly that case from a read-only
-ZODB connection of its own, without a transaction, traversal or view
-lookup; anything else (another path, a stale generation, an admin, a JWT,
-a token whose last use is due to be recorded, bad input) goes down the
-normal path, which answers the same request the same way, only slower.
+``GET /users/<id>?generation=G`` (or with ``If-None-Match``) by the tree's
+owner with a token of this server reads and writes nothing but the answer.
+This tween, placed outside pyramid_tm, answers it from a read-only ZODB
+connection of its own (a consistent snapshot), without a transaction,
+traversal, security policy or view lookup, and with the same function the
+view uses (``views.api.poll``), so the answer is the same.  Anything else
+(another path, an admin or a JWT, a token whose last use is due to be
+recorded, bad input) goes down the normal path.
 
 The setting ``myproject.poll_fast_path = false`` turns it off.
 """
@@ -18,9 +18,8 @@ from webob import Response
 
 from .resources import APP_ROOT_NAME
 from .security import bearer_token
+from .views.api import poll
 from .views.input import GENERATION_HEADER
-
-CACHE_CONTROL = "private, no-cache"
 
 
 def poll_fast_path_tween_factory(handler, registry):
@@ -38,7 +37,7 @@ def poll_fast_path_tween_factory(handler, registry):
 
 
 def _answer(request, registry):
-    """Return the answer to an up-to-date poll of a whole tree, or None."""
+    """Return the answer to the owner's poll of a whole tree, or None."""
     segments = request.path_info.split("/")
     if len(segments) != 3 or segments[1] != "users":
         return None
@@ -47,33 +46,25 @@ def _answer(request, registry):
         return None  # anonymous, or a JWT: the normal path decides
     generation = request.GET.get("generation")
     if generation is None:
-        generation = request.headers.get(GENERATION_HEADER)
-    if generation is not None and not (generation.isdigit()
-                                       and len(generation) < 19):
+        generation = request.headers.get(GENERATION_HEADER, "0")
+    if not (generation.isdigit() and len(generation) < 19):
         return None  # the normal path explains what is wrong with it
-    if generation is None and not request.if_none_match:
-        return None
     user_id = segments[2]
-    db = registry._zodb_databases[""]
-    conn = db.open()
+    conn = registry._zodb_databases[""].open()
     try:
         site = conn.root().get(APP_ROOT_NAME)
         if site is None or not _owns(site, user_id, token):
             return None
-        current = site.users[user_id].tree.generation
+        headers, updates = poll(site.users[user_id].tree, int(generation),
+                                request.if_none_match)
+        if updates is None:
+            response = Response(status=304)
+        else:
+            response = Response(body=json.dumps(updates).encode("utf-8"),
+                                content_type="application/json", charset=None)
     finally:
         conn.close()
-    etag = str(current)
-    if etag in request.if_none_match:
-        response = Response(status=304)
-    elif generation is not None and int(generation) == current:
-        response = Response(
-            body=json.dumps({"generation": current}).encode("ascii"),
-            content_type="application/json", charset=None)
-    else:
-        return None
-    response.headers["ETag"] = f'"{etag}"'
-    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers.update(headers)
     return response
 
 

@@ -53,14 +53,25 @@ def _respond(request, user, body, status=None):
 
 # Reading
 
-def _set_updates(request, gset):
-    generation = client_generation(request) or 0
+def poll(gset, generation, if_none_match):
+    """Return (headers, updates) for a poll of gset, updates None for 304.
+
+    Shared by the views below and the poll fast path (``myproject.polls``).
+    """
     etag = str(gset._root().generation)
     headers = {"ETag": f'"{etag}"', "Cache-Control": "private, no-cache"}
-    if etag in request.if_none_match:
+    if etag in if_none_match:
+        return headers, None
+    return headers, to_json(gset.generational_updates(generation))
+
+
+def _set_updates(request, gset):
+    headers, updates = poll(gset, client_generation(request) or 0,
+                            request.if_none_match)
+    if updates is None:
         return HTTPNotModified(headers=headers)
     request.response.headers.update(headers)
-    return to_json(gset.generational_updates(generation))
+    return updates
 
 
 @view_config(context=User, request_method="GET", renderer="json",
