@@ -16,7 +16,6 @@ for tests and staging it points the client at another host with
 ``ca_file`` makes the TLS context trust a private CA (the fake's).
 """
 import asyncio
-import logging
 import ssl
 
 import jwt
@@ -33,7 +32,6 @@ from zope.interface import implementer
 from . import config
 from .sender import SENT, ISender, Outcome, Result, collapse_id, within
 
-logger = logging.getLogger(__name__)
 
 PREFIX = config.PREFIX + "apns."
 
