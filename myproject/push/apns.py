@@ -32,7 +32,6 @@ from zope.interface import implementer
 from . import config
 from .sender import SENT, ISender, Outcome, Result, collapse_id, within
 
-
 PREFIX = config.PREFIX + "apns."
 
 #: Device environments that go to the APNs sandbox (development builds).
