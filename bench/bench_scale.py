@@ -246,9 +246,9 @@ def measure(sides, seconds, rounds, warmup, expect_status, cpu):
     for r in range(rounds):
         for name in (names if r % 2 == 0 else names[::-1]):
             targets, server_pids = sides[name]
-            groups = {"servers": server_pids}
-            groups.update((column, pids()) for column, pids in cpu.items())
-            before = {g: sum(cpu_seconds(p) for p in pids)
+            groups = {"servers": lambda: server_pids}
+            groups.update(cpu)
+            before = {g: {p: cpu_seconds(p) for p in pids()}
                       for g, pids in groups.items()}
             client_before = time.process_time()
             count, elapsed = drive(targets, seconds, expect_status)
@@ -256,8 +256,10 @@ def measure(sides, seconds, rounds, warmup, expect_status, cpu):
             res["rates"].append(count / elapsed)
             res["time"] += elapsed
             for g, pids in groups.items():
-                res["cpu"][g] = res["cpu"].get(g, 0.0) + sum(
-                    cpu_seconds(p) for p in pids) - before[g]
+                # Processes may come (new database connections) and go.
+                after = {p: cpu_seconds(p) for p in pids()}
+                used = sum(after[p] - before[g].get(p, 0.0) for p in after)
+                res["cpu"][g] = res["cpu"].get(g, 0.0) + used
             res["cpu"]["client"] = res["cpu"].get("client", 0.0) + (
                 time.process_time() - client_before)
     for res in results.values():
