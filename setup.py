@@ -23,6 +23,8 @@ requires = [
     "PyJWT[crypto] >= 2.8",
     "aioapns >= 4.0",
     "pyfcm >= 2.0",
+    "google-auth >= 2.0",  # FCM service-account credentials
+    "requests >= 2.28",    # the FCM client's HTTP session
 ]
 
 # RelStorage finds psycopg2 whichever distribution installs it; the binary
@@ -43,6 +45,7 @@ testing_requires = [
     "hypothesis >= 6.100",
     "trustme >= 1.1",
     "h2 >= 4.1",
+    "aiohttp >= 3.9",
     "playwright >= 1.45",
 ] + postgresql_requires + zeo_requires
 

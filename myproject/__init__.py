@@ -3,6 +3,7 @@ import os
 
 from pyramid.config import Configurator
 
+from . import polls
 from .settings import expand_environment
 
 
@@ -17,12 +18,11 @@ def main(global_config, **settings):
         config.include(".resources")
         config.include(".security")
         config.include(".tweens")
-        config.include(".polls")
         config.include("pyramid_jinja2")
         config.include(".views.admin")
         config.include(".notifications")
         config.include(".views")
-    return config.make_wsgi_app()
+    return polls.wrap(config.make_wsgi_app())
 
 
 def _ensure_file_storage_folder(uri):

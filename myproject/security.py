@@ -95,7 +95,12 @@ def jwt_verifier_from_settings(settings):
 
 def bearer_token(request):
     """Return the bearer token of the request, or None."""
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return parse_bearer(request.headers.get("Authorization", ""))
+
+
+def parse_bearer(authorization):
+    """Return the token of an ``Authorization: Bearer`` value, or None."""
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer":
         return None
     return token.strip() or None
