@@ -120,6 +120,9 @@ def test_deleted_users_and_their_tokens_are_gone(testapp, admin_token, alice):
 
 # JWTs from the application's own auth service
 
+SECRET = "a-shared-secret-of-32-bytes-at-least"
+
+
 def _jwt_app(tmp_path, **settings):
     return main({}, **app_settings(tmp_path, **settings))
 
@@ -130,24 +133,24 @@ def _claims(sub, **extra):
 
 def test_hs256_jwt_identifies_and_creates_the_user(tmp_path):
     application = _jwt_app(tmp_path, **{
-        "myproject.jwt.secret": "s3cret", "myproject.jwt.audience": "sync"})
+        "myproject.jwt.secret": SECRET, "myproject.jwt.audience": "sync"})
     try:
         testapp = webtest.TestApp(application)
-        token = jwt.encode(_claims("dave", aud="sync"), "s3cret",
+        token = jwt.encode(_claims("dave", aud="sync"), SECRET,
                            algorithm="HS256")
         assert testapp.get("/users/dave", headers=auth(token)).json[
             "generation"] == 3
         testapp.get("/users/dave", headers=auth(jwt.encode(
-            _claims("dave", aud="sync"), "wrong", algorithm="HS256")),
+            _claims("dave", aud="sync"), SECRET.upper(), algorithm="HS256")),
             status=401)
         testapp.get("/users/dave", headers=auth(jwt.encode(
-            _claims("dave", aud="other"), "s3cret", algorithm="HS256")),
+            _claims("dave", aud="other"), SECRET, algorithm="HS256")),
             status=401)
         expired = jwt.encode({"sub": "dave", "aud": "sync",
-                              "exp": int(time.time()) - 3600}, "s3cret",
+                              "exp": int(time.time()) - 3600}, SECRET,
                              algorithm="HS256")
         testapp.get("/users/dave", headers=auth(expired), status=401)
-        other = jwt.encode(_claims("erin", aud="sync"), "s3cret",
+        other = jwt.encode(_claims("erin", aud="sync"), SECRET,
                            algorithm="HS256")
         testapp.get("/users/dave", headers=auth(other), status=403)
     finally:
@@ -166,7 +169,7 @@ def test_rs256_jwt_is_verified_with_the_public_key(tmp_path):
         testapp = webtest.TestApp(application)
         token = jwt.encode(_claims("frank"), key, algorithm="RS256")
         testapp.get("/users/frank", headers=auth(token))
-        hs = jwt.encode(_claims("frank"), "guess", algorithm="HS256")
+        hs = jwt.encode(_claims("frank"), SECRET, algorithm="HS256")
         testapp.get("/users/frank", headers=auth(hs), status=401)
     finally:
         _close(application)
