@@ -142,24 +142,32 @@ class Model:
             self.detached.append(old)
         target.add(built)
 
+    def pick_detached_with_parent(self):
+        """Return a detached set that can rejoin its parent, or None.
+
+        The set now under its id in the parent, which it would replace,
+        is remembered as detached.
+        """
+        if not self.detached:
+            return None
+        s = self.draw(st.sampled_from(self.detached))
+        if s.parent is None:
+            return None
+        old = s.parent.get(s.id)
+        if isinstance(old, GSet) and old is not s:
+            self.detached.append(old)
+        return s
+
     def op_readd_detached(self):
-        if self.detached:
-            s = self.draw(st.sampled_from(self.detached))
-            if s.parent is not None:
-                old = s.parent.get(s.id)
-                if isinstance(old, GSet) and old is not s:
-                    self.detached.append(old)
-                s.parent.add(s)
+        s = self.pick_detached_with_parent()
+        if s is not None:
+            s.parent.add(s)
 
     def op_change_detached(self):
         # A detached set with a parent rejoins it when it changes.
-        if self.detached:
-            s = self.draw(st.sampled_from(self.detached))
-            if s.parent is not None:
-                old = s.parent.get(s.id)
-                if isinstance(old, GSet) and old is not s:
-                    self.detached.append(old)
-                s.add(self.new_thing(self.draw(st.sampled_from(IDS))))
+        s = self.pick_detached_with_parent()
+        if s is not None:
+            s.add(self.new_thing(self.draw(st.sampled_from(IDS))))
 
     OPERATIONS = [
         "op_add_item", "op_add_item", "op_change_item", "op_remove",
