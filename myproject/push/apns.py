@@ -3,8 +3,9 @@
 One aioapns client per APNs environment (production, sandbox), built on
 first use inside the dispatcher's running loop (aioapns binds its pool to
 the current loop when it is constructed).  aioapns has no per-request
-timeout, so every send is wrapped in a timeout (``within``); the request
-itself is shielded so a late answer still finds its future (cancelling
+timeout, so every send is given one (``Deadlines``: one sweeping task for
+all sends rather than a timer each); the request itself is left running
+when its time is up, so a late answer still finds its future (cancelling
 aioapns' future and then receiving the answer would break the connection).
 
 Each client's pool gets a subclass of aioapns' ``protocol_class``: it
@@ -16,6 +17,8 @@ for tests and staging it points the client at another host with
 ``ca_file`` makes the TLS context trust a private CA (the fake's).
 """
 import asyncio
+import collections
+import functools
 import ssl
 
 import jwt
@@ -30,7 +33,7 @@ from pyramid.exceptions import ConfigurationError
 from zope.interface import implementer
 
 from . import config
-from .sender import SENT, ISender, Outcome, Result, collapse_id, within
+from .sender import SENT, ISender, Outcome, Result, collapse_id
 
 PREFIX = config.PREFIX + "apns."
 
@@ -98,6 +101,7 @@ class APNsSender:
         self._servers = {False: server, True: sandbox_server or server}
         self._ca_file = ca_file
         self._clients = {}
+        self._deadlines = Deadlines()
 
     def __repr__(self):
         return f"<APNsSender topic={self._topic!r} sandbox={self._sandbox}>"
@@ -116,18 +120,16 @@ class APNsSender:
         )
         pending = asyncio.ensure_future(client.send_notification(request))
         try:
-            response = await within(self.timeout, asyncio.shield(pending))
+            response = await self._deadlines.wait(pending, self.timeout)
         except asyncio.TimeoutError:
             return Result(Outcome.RETRY, None, "timeout")
         except _TRANSIENT_ERRORS as exc:
             return Result(Outcome.RETRY, None, type(exc).__name__)
-        finally:
-            if not pending.done():
-                pending.add_done_callback(_consume)
         return classify(response.status, response.description or "")
 
     async def close(self):
         """Close every connection of every client."""
+        self._deadlines.close()
         clients, self._clients = self._clients, {}
         for client in clients.values():
             client.pool.close()
@@ -157,6 +159,63 @@ class APNsSender:
         client.pool.protocol_class = _protocol_class(
             client.pool.protocol_class, self._servers[use_sandbox])
         return client
+
+
+class Deadlines:
+    """Time-outs for many sends sharing one duration, by one sweeping task.
+
+    A timer per send (``asyncio.timeout``) costs a heap entry each; with
+    thousands in flight that is much of the dispatcher's overhead.  Sends
+    share one duration, so their deadlines come in order: a queue and one
+    task that wakes a few times per duration cover them all (a time-out
+    may come up to a tenth of the duration late).  The send itself is left
+    running when its caller stops waiting: cancelling an aioapns send
+    would break its connection.
+    """
+
+    def __init__(self):
+        self._queue = collections.deque()
+        self._sweeper = None
+
+    def wait(self, pending, seconds):
+        """Return a future with pending's outcome, or TimeoutError after seconds."""
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        pending.add_done_callback(functools.partial(_relay, answer))
+        self._queue.append((loop.time() + seconds, answer, pending))
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = loop.create_task(self._sweep(seconds / 10))
+        return answer
+
+    async def _sweep(self, interval):
+        loop = asyncio.get_running_loop()
+        queue = self._queue
+        while queue:
+            await asyncio.sleep(interval)
+            now = loop.time()
+            while queue and queue[0][0] <= now:
+                _, answer, pending = queue.popleft()
+                if not answer.done():
+                    answer.set_exception(asyncio.TimeoutError())
+            while queue and queue[0][1].done():
+                queue.popleft()
+
+    def close(self):
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+
+
+def _relay(answer, pending):
+    """Pass a finished send's outcome on, unless its caller stopped waiting."""
+    if answer.done():  # timed out, or the waiting delivery was cancelled
+        _consume(pending)
+        return
+    if pending.cancelled():
+        answer.cancel()
+    elif pending.exception() is not None:
+        answer.set_exception(pending.exception())
+    else:
+        answer.set_result(pending.result())
 
 
 def _protocol_class(base, server):
