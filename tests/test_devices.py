@@ -93,3 +93,24 @@ def test_deleting_a_user_forgets_its_devices(testapp, alice, admin_token, app):
     site, conn = site_of(app)
     assert APNS_TOKEN not in site.devices
     conn.close()
+
+
+def test_admins_read_the_push_counters_as_json(testapp, admin_token, alice):
+    testapp.get("/@@push", headers=auth(alice), status=403)
+    testapp.get("/@@push", status=401)
+    body = testapp.get("/@@push", headers=auth(admin_token)).json
+    assert body["configured"] is True
+    assert body["senders"] == {"apns": "log", "fcm": "log"}
+    assert set(body["stats"]) == {"sent", "failed", "retried", "pruned",
+                                  "dropped", "queue_depth"}
+
+
+def test_the_push_counters_count_what_the_log_sender_sent(testapp,
+                                                          admin_token, alice):
+    from .push.fakes import eventually
+
+    register(testapp, "alice", alice)
+    testapp.post_json("/users/alice/messages", {"id": "m1"},
+                      headers=auth(alice))
+    eventually(lambda: testapp.get("/@@push", headers=auth(admin_token))
+               .json["stats"]["sent"] == 1)

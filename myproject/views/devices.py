@@ -8,6 +8,9 @@
 ``DELETE /users/<id>/@@devices/<token>``      unregister
 
 Settings: ``myproject.push.max_devices`` (per user, default 20).
+
+``GET /@@push`` (admins): the push dispatcher's senders and counters
+(sent, failed, retried, pruned, dropped, queue_depth).
 """
 import hashlib
 
@@ -19,7 +22,7 @@ from pyramid.httpexceptions import (
 )
 from pyramid.view import view_config
 
-from ..resources import User
+from ..resources import Site, User
 from .input import json_body
 
 PLATFORMS = ("apns", "fcm")
@@ -88,3 +91,18 @@ def devices_delete(context, request):
 def token_fingerprint(token):
     """Return a short, non-reversible name for a token, fit for logs."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]
+
+
+@view_config(context=Site, name="push", request_method="GET",
+             renderer="json", permission="admin")
+def push_status(context, request):
+    """Admins: the push dispatcher's counters and senders, as JSON."""
+    dispatcher = getattr(request.registry, "push_dispatcher", None)
+    if dispatcher is None:
+        return {"configured": False}
+    return {
+        "configured": True,
+        "senders": {platform: getattr(sender, "name", str(sender))
+                    for platform, sender in dispatcher.senders.items()},
+        "stats": dispatcher.stats(),
+    }
