@@ -156,9 +156,14 @@ class Users(Persistent):
         return user
 
     def remove(self, user_id):
-        """Delete a user with its tree, tokens and devices."""
+        """Delete a user with its tree, tokens and devices.
+
+        Documents it shared leave the other users' trees; documents shared
+        with it forget it.
+        """
         user = self._users.pop(user_id)
         self._count.change(-1)
+        release_documents(user.tree)
         site = self.__parent__
         for token_id in list(user.tokens.keys()):
             site.tokens.pop(token_id, None)
@@ -283,6 +288,22 @@ class Document(Persistent):
         """Remove the document from every holder."""
         for s in list(self.holders):
             self.unplace(s)
+
+
+def release_documents(gset):
+    """Prepare a set (and its subsets) for removal from its tree.
+
+    Documents it holds as their owner's set leave every other holder's tree;
+    documents shared into it stop counting it as a holder.
+    """
+    for ob in list(gset):
+        if isinstance(ob, GSet):
+            release_documents(ob)
+        elif ob.holders and ob.holders[0] is gset:
+            for holder in list(ob.holders[1:]):
+                ob.unplace(holder)
+        elif gset in ob.holders:
+            ob.holders.remove(gset)
 
 
 class SetNode:

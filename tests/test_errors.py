@@ -227,3 +227,41 @@ def test_a_conflict_that_clears_is_retried_transparently(testapp, headers,
                          headers=headers)
     assert len(attempts) == 2
     assert r.json["updates"]["generation"] == 5
+
+
+@pytest.mark.parametrize("body", [
+    '{"id": "n", "x": NaN}', '{"id": "n", "x": Infinity}',
+    '{"id": "n", "x": -Infinity}'])
+def test_nan_and_infinity_are_refused(testapp, headers, body, app):
+    r = testapp.post("/users/alice/messages", body,
+                     content_type="application/json", headers=headers,
+                     status=400)
+    error(r, 400)
+    assert generation_of(app) == 3
+
+
+@pytest.mark.parametrize("depth, status", [(64, 201), (65, 422), (500, 422),
+                                           (5000, 400)])
+def test_deeply_nested_bodies_are_refused_not_500(testapp, headers, depth,
+                                                  status):
+    body = '{"id": "deep", "x": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+    r = testapp.post("/users/alice/messages", body,
+                     content_type="application/json", headers=headers,
+                     status=status)
+    if status != 201:
+        error(r, status)
+
+
+def test_a_query_string_that_is_not_utf8_is_400(testapp, headers,
+                                                admin_token):
+    error(testapp.get("/users/alice?generation=%ff", headers=headers,
+                      status=400), 400)
+    error(testapp.get("/users/alice/messages?generation=%ff",
+                      headers=headers, status=400), 400)
+    error(testapp.get("/users?start=%ff", headers=auth(admin_token),
+                      status=400), 400)
+
+
+def test_unicode_digits_are_not_numbers(testapp, admin_token):
+    error(testapp.get("/users?limit=%C2%B2", headers=auth(admin_token),
+                      status=422), 422)

@@ -3,7 +3,7 @@ import pytest
 
 from myproject.client import EMPTY, apply_json_updates
 
-from .conftest import auth, make_user
+from .conftest import auth, make_user, site_of
 
 
 @pytest.fixture(params=["file", "postgresql"])
@@ -115,3 +115,39 @@ def test_deleting_a_set_retracts_the_documents_its_owner_shared(
     testapp.delete("/users/alice/messages/outbox", headers=auth(alice))
     testapp.get("/users/bob/messages/outbox/m1", headers=auth(bob),
                 status=404)
+
+
+def test_a_holder_hides_a_document_shared_at_the_top_of_the_tree(
+        testapp, alice, bob):
+    testapp.post_json("/users/alice", {"id": "top", "x": 1},
+                      headers=auth(alice))
+    share(testapp, alice, "/users/alice/top", ["bob"])
+    testapp.get("/users/bob/top", headers=auth(bob))
+    testapp.delete("/users/bob/top", headers=auth(bob))
+    testapp.get("/users/bob/top", headers=auth(bob), status=404)
+    testapp.get("/users/alice/top", headers=auth(alice))
+
+
+def test_deleting_the_owner_retracts_what_it_shared(testapp, alice, bob,
+                                                    admin_token):
+    testapp.post_json("/users/alice/messages", {"id": "m1"},
+                      headers=auth(alice))
+    share(testapp, alice, "/users/alice/messages/m1", ["bob"])
+    state = mirror(testapp, "bob", bob)
+    testapp.delete("/users/alice", headers=auth(admin_token))
+    testapp.get("/users/bob/messages/m1", headers=auth(bob), status=404)
+    assert mirror(testapp, "bob", bob, state)["contents"]["messages"] == {}
+
+
+def test_deleting_a_holder_stops_the_owners_edits_reaching_it(
+        testapp, alice, bob, admin_token, app):
+    testapp.post_json("/users/alice/messages", {"id": "m1"},
+                      headers=auth(alice))
+    share(testapp, alice, "/users/alice/messages/m1", ["bob"])
+    testapp.delete("/users/bob", headers=auth(admin_token))
+    testapp.patch_json("/users/alice/messages/m1", {"v": 2},
+                       headers=auth(alice))
+    site, conn = site_of(app)
+    holders = site.users["alice"].tree["messages"]["m1"].holders
+    assert [s._root().id for s in holders] == ["alice"]
+    conn.close()

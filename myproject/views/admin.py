@@ -36,6 +36,7 @@ import hmac
 import itertools
 import json
 import logging
+import re
 from functools import partial
 from urllib.parse import urlencode
 
@@ -62,6 +63,7 @@ log = logging.getLogger(__name__)
 
 USERS_PAGE_SIZE = 50
 SET_PAGE_SIZE = 100
+_PAGE = re.compile(r"[0-9]{1,6}\Z")
 OUTLINE_PER_SET = 50      # members shown per set in a tree outline
 OUTLINE_BUDGET = 500      # members shown in one outline at most
 DOCUMENT_SAMPLE = 200     # users whose trees the dashboard counts
@@ -594,7 +596,8 @@ def set_page(context, request):
     """A set's members, SET_PAGE_SIZE at a time, subsets outlined."""
     gset = context.gset
     page_number = request.GET.get("page", "1")
-    page_number = int(page_number) if page_number.isdigit() and int(page_number) else 1
+    page_number = (int(page_number) if _PAGE.match(page_number)
+                   and int(page_number) else 1)
     start = (page_number - 1) * SET_PAGE_SIZE
     pages = max(1, -(-len(gset) // SET_PAGE_SIZE))
     here = request.resource_url(context, "@@admin")

@@ -17,10 +17,16 @@ from pyramid.httpexceptions import (
 from pyramid.view import view_config
 
 from ..generationalset import GSet
-from ..resources import Document, DocumentNode, SetNode, Site, User
+from ..resources import (
+    Document,
+    DocumentNode,
+    SetNode,
+    Site,
+    User,
+    release_documents,
+)
 from .input import (
     client_generation,
-    is_set,
     json_body,
     to_json,
     updates_since,
@@ -200,7 +206,9 @@ def document_delete(context, request):
             raise HTTPForbidden("not allowed to delete this document")
         document.retract()
     else:
-        document.unplace(context.__parent__.gset)
+        parent = context.__parent__
+        document.unplace(parent.tree if isinstance(parent, User)
+                         else parent.gset)
     return _respond(request, context.user, {"deleted": context.__name__})
 
 
@@ -266,22 +274,9 @@ def set_delete(context, request):
     gset = context.gset
     parent = context.__parent__
     parent_set = parent.tree if isinstance(parent, User) else parent.gset
-    _retract_documents_in(gset)
+    release_documents(gset)
     parent_set.remove(gset, context.__name__)
     return _respond(request, context.user, {"deleted": context.__name__})
-
-
-def _retract_documents_in(gset):
-    # Documents in a removed set leave their other holders' trees too when
-    # they are owned here; shared-in ones just stop being held here.
-    for ob in list(gset):
-        if is_set(ob):
-            _retract_documents_in(ob)
-        elif ob.holders and ob.holders[0] is gset:
-            for holder in list(ob.holders[1:]):
-                ob.unplace(holder)
-        elif gset in ob.holders:
-            ob.holders.remove(gset)
 
 
 @view_config(context=SetNode, request_method=("PUT", "PATCH"),

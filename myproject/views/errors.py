@@ -9,6 +9,7 @@ import re
 from pyramid.exceptions import PredicateMismatch
 from transaction.interfaces import TransientError
 from pyramid.httpexceptions import (
+    HTTPBadRequest,
     HTTPException,
     HTTPForbidden,
     HTTPMethodNotAllowed,
@@ -91,6 +92,16 @@ def busy(exc, request):
     request.response.headers["Retry-After"] = "1"
     return {"error": "service_unavailable",
             "detail": "too many concurrent writes; nothing was saved, retry"}
+
+
+@exception_view_config(UnicodeDecodeError, renderer="json")
+def not_utf8(exc, request):
+    # WebOb decodes the query string and form bodies as UTF-8 when a view
+    # first reads them.
+    log.info("%s %s: undecodable request: %s", request.method, request.path,
+             exc)
+    return json_error(request, HTTPBadRequest(),
+                      "the query string or form is not UTF-8")
 
 
 @exception_view_config(Exception, renderer="json")

@@ -14,10 +14,10 @@ from pyramid.httpexceptions import (
     HTTPUnsupportedMediaType,
 )
 
-from ..generationalset import GSet
 from ..resources import check_id
 
 GENERATION_HEADER = "X-Generation"
+MAX_DEPTH = 64  # of objects and lists in a document
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
 
 
@@ -27,7 +27,7 @@ def client_generation(request):
     Read from the ``generation`` query parameter, else the ``X-Generation``
     header.  Raises HTTPBadRequest unless it is a non-negative integer.
     """
-    value = request.GET.get("generation")
+    value = query_parameter(request, "generation")
     if value is None:
         value = request.headers.get(GENERATION_HEADER)
         if value is None:
@@ -36,6 +36,14 @@ def client_generation(request):
         raise HTTPBadRequest(
             "generation must be a non-negative integer, got %r" % value[:40])
     return int(value)
+
+
+def query_parameter(request, name, default=None):
+    """Return a query parameter; HTTPBadRequest if the query is not UTF-8."""
+    try:
+        return request.GET.get(name, default)
+    except UnicodeDecodeError:
+        raise HTTPBadRequest("the query string is not UTF-8") from None
 
 
 def json_body(request):
@@ -54,12 +62,37 @@ def json_body(request):
         raise HTTPRequestEntityTooLarge(
             f"the body is larger than {limit} bytes")
     try:
-        value = json.loads(body.decode(request.charset or "utf-8"))
+        value = json.loads(body.decode(request.charset or "utf-8"),
+                           parse_constant=_refuse_constant)
+    except RecursionError:
+        raise HTTPBadRequest("the body is nested too deeply") from None
     except (UnicodeDecodeError, LookupError, ValueError) as e:
         raise HTTPBadRequest(f"the body is not valid JSON: {e}") from None
     if not isinstance(value, dict):
         raise HTTPUnprocessableEntity("the body must be a JSON object")
+    if _depth(value) > MAX_DEPTH:
+        raise HTTPUnprocessableEntity(
+            f"the body is nested more than {MAX_DEPTH} levels deep")
     return value
+
+
+def _refuse_constant(name):
+    # NaN and Infinity are not JSON: strict clients could not read them back.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _depth(value):
+    """Return how deeply value's lists and objects nest (iteratively)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            value = value.values()
+        elif not isinstance(value, list):
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((item, depth + 1) for item in value)
+    return deepest
 
 
 def valid_id(value, what="id"):
@@ -92,7 +125,3 @@ def to_json(updates):
 def updates_since(request, user, generation):
     """Return the JSON updates of user's tree since generation."""
     return to_json(user.tree.generational_updates(generation))
-
-
-def is_set(ob):
-    return isinstance(ob, GSet)

@@ -8,6 +8,8 @@
 ``POST /users/<id>/@@tokens``        a new token for the user (shown once)
 ``DELETE /users/<id>/@@tokens/<token id>``  revoke a token
 """
+import re
+
 from pyramid.httpexceptions import (
     HTTPConflict,
     HTTPCreated,
@@ -17,9 +19,10 @@ from pyramid.httpexceptions import (
 from pyramid.view import view_config
 
 from ..resources import User, Users
-from .input import json_body, valid_id
+from .input import json_body, query_parameter, valid_id
 
 MAX_PAGE = 1000
+_DIGITS = re.compile(r"[0-9]{1,9}\Z")
 
 
 def user_summary(request, user):
@@ -41,8 +44,8 @@ def token_summary(token):
 
 
 def _int_param(request, name, default, maximum):
-    value = request.GET.get(name, str(default))
-    if not value.isdigit() or int(value) > maximum:
+    value = query_parameter(request, name, str(default))
+    if not _DIGITS.match(value) or int(value) > maximum:
         raise HTTPUnprocessableEntity(
             f"{name} must be an integer from 0 to {maximum}")
     return int(value)
@@ -53,7 +56,7 @@ def _int_param(request, name, default, maximum):
 def users_list(context, request):
     """List users in id order, from ``start`` (an id), ``limit`` at most."""
     limit = _int_param(request, "limit", 100, MAX_PAGE)
-    start = request.GET.get("start") or None
+    start = query_parameter(request, "start") or None
     users, next_start = [], None
     for user in context.values(min=start):
         if len(users) == limit:
