@@ -124,3 +124,30 @@ def test_after_a_write_the_fast_path_sees_the_new_generation(apps, answered):
         "generation": 4,
         "adds": [{"set": "messages", "adds": [{"id": "m1"}]}]}
     assert answered == [200, 200]
+
+
+def test_the_fast_path_sees_commits_of_another_process_at_once(
+        tmp_path, postgresql_dsn, answered):
+    """Two apps on one RelStorage database stand for two processes."""
+    from .storage import zodb_uri_for
+    uri = zodb_uri_for("postgresql", postgresql_dsn, keep_history=False)
+    settings = app_settings(tmp_path, **{"zodbconn.uri": uri})
+    writer, poller = main({}, **settings), main({}, **settings)
+    try:
+        token = make_user(writer, "alice")
+        writes, polls = webtest.TestApp(writer), webtest.TestApp(poller)
+        headers = auth(token)
+        polls.get("/users/alice", headers=headers)  # records the token's use
+        answered.clear()
+        for n in range(5):
+            generation = polls.get("/users/alice", headers=headers).json[
+                "generation"]
+            writes.post_json("/users/alice/messages", {"id": f"m{n}"},
+                             headers=headers)
+            assert polls.get(f"/users/alice?generation={generation}",
+                             headers=headers).json["generation"] == (
+                generation + 1)
+        assert answered == [200] * 10  # every poll took the fast path
+    finally:
+        _close(writer)
+        _close(poller)
