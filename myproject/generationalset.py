@@ -252,11 +252,10 @@ class GenerationalSet(persistent.Persistent):
         tree's generation.  Called for a member set by its parent (``subset``
         true), ``{'id': ID, ...}`` takes the place of the generation.
         """
+        current = self.generation
         if subset:
             result = {"id": self.id}
-            current = self.generation
         elif self.parent is None:
-            current = self.generation
             if generation == current:
                 return {"generation": current}  # up to date: the fast path
             result = {"generation": current}
