@@ -25,6 +25,16 @@ change rewrites O(log n) records, never the whole set):
 ``_joined``       int      for a subset: the generation at which it last
                            joined its parent; a client older than that may
                            hold a stale set under this id and gets it whole
+
+and, for the generation (the public ``generation`` reads whichever applies):
+
+``_counter``      int      on a root set only: the tree's generation
+``_generation``   int      on a subset only: the generation of its latest
+                           change
+
+A subset has no ``_counter`` of its own and reads the class's ``_SUBSET``
+marker instead, so one attribute read tells a root's generation from a
+subset: the up-to-date poll of a root, the commonest call, needs no more.
 """
 import BTrees.LOBTree
 import BTrees.OLBTree
@@ -41,6 +51,18 @@ __all__ = [
 _MISSING = object()
 
 
+class _Marker:
+    """The ``_counter`` of a subset (which has none): equal to no number."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "<subset>"
+
+
+_SUBSET = _Marker()
+
+
 def notify(root):
     """Called with the root set after every generation bump; replace me."""
 
@@ -50,6 +72,7 @@ class GenerationalSet(persistent.Persistent):
 
     _evicted = 0
     _joined = 0
+    _counter = _SUBSET
 
     def __init__(self, id=None, parent=None, maximum_removals=99,
                  superset=False, id_attribute="id"):
@@ -62,7 +85,28 @@ class GenerationalSet(persistent.Persistent):
         self._generations = BTrees.OLBTree.OLBTree()
         self._removals = BTrees.LOBTree.LOBTree()
         self._len = 0
-        self.generation = parent.generation if parent is not None else 1
+        if parent is None:
+            self._counter = 1
+        else:
+            self._generation = parent.generation
+
+    @property
+    def generation(self):
+        """The tree's generation for a root set; for a subset, the
+        generation of its latest change (that of its last joining, or the
+        one it was made with, if it never changed since)."""
+        counter = self._counter
+        return self._generation if counter is _SUBSET else counter
+
+    def __setstate__(self, state):
+        if "generation" in state:  # stored before _counter/_generation
+            state = dict(state)
+            generation = state.pop("generation")
+            if state.get("parent") is None:
+                state["_counter"] = generation
+            else:
+                state["_generation"] = generation
+        super().__setstate__(state)
 
     def __repr__(self):
         return "<%s %r at generation %s>" % (
@@ -84,14 +128,15 @@ class GenerationalSet(persistent.Persistent):
 
     def _updated(self):
         """Bump the tree's generation for a change in self; return it."""
-        parent = self.parent
-        if parent is None:
-            self.generation += 1
+        counter = self._counter
+        if counter is not _SUBSET:
+            self._counter = generation = counter + 1
             notify(self)
         else:
+            parent = self.parent
             parent.add(self, self.id)
-            self.generation = parent.generation
-        return self.generation
+            self._generation = generation = parent.generation
+        return generation
 
     def _adopt(self, ob):
         """Make ob, a set joining self, part of this tree.
@@ -105,9 +150,13 @@ class GenerationalSet(persistent.Persistent):
         elif ob.parent is not self:
             raise ValueError(
                 "%r belongs to another set; remove it there first" % (ob,))
+        generation = ob.generation
+        if ob._counter is not _SUBSET:  # a root until now
+            del ob._counter
+            ob._generation = generation
         root = self._root()
-        if ob.generation > root.generation:
-            root.generation = ob.generation
+        if generation > root._counter:
+            root._counter = generation
 
     # Changes
 
@@ -117,15 +166,15 @@ class GenerationalSet(persistent.Persistent):
             id = self.get_id(ob)
         generations = self._generations
         old = generations.get(id)
-        if old is not None or self.parent is not None or isinstance(
+        counter = self._counter
+        if old is not None or counter is _SUBSET or isinstance(
                 ob, GenerationalSet):
             self._put(ob, id, old)
             return
         # The common case, a new plain member of a root set: the steps of
         # _put() without the call and the branches that cannot apply.
         self._len += 1
-        generation = self.generation + 1
-        self.generation = generation
+        self._counter = generation = counter + 1
         notify(self)
         self._contents[generation] = ob
         generations[id] = generation
@@ -155,17 +204,16 @@ class GenerationalSet(persistent.Persistent):
         is_set = joining and isinstance(ob, GenerationalSet)
         if is_set:
             self._adopt(ob)
-        if self.parent is None:  # _updated() inlined for the common case
-            generation = self.generation + 1
-            self.generation = generation
+        counter = self._counter
+        if counter is not _SUBSET:  # _updated() inlined for the common case
+            self._counter = generation = counter + 1
             notify(self)
         else:
             generation = self._updated()
         contents[generation] = ob
         self._generations[id] = generation
         if is_set:
-            ob._joined = generation
-            ob.generation = generation
+            ob._joined = ob._generation = generation
 
     def remove(self, ob, id=None):
         """Remove the member with ob's id; raise KeyError(id) if absent."""
@@ -176,9 +224,9 @@ class GenerationalSet(persistent.Persistent):
         if old is None or self._contents.pop(old, _MISSING) is _MISSING:
             raise KeyError(id)
         self._len -= 1
-        if self.parent is None:  # _updated() inlined for the common case
-            generation = self.generation + 1
-            self.generation = generation
+        counter = self._counter
+        if counter is not _SUBSET:  # _updated() inlined for the common case
+            self._counter = generation = counter + 1
             notify(self)
         else:
             generation = self._updated()
@@ -252,19 +300,22 @@ class GenerationalSet(persistent.Persistent):
         tree's generation.  Called for a member set by its parent (``subset``
         true), ``{'id': ID, ...}`` takes the place of the generation.
         """
-        current = self.generation
-        if subset:
+        current = self._counter
+        if generation == current and not subset:
+            return {"generation": current}  # a root, up to date: the fast path
+        if current is _SUBSET:
+            if not subset:
+                return self._polled_subset_updates(generation)
+            current = self._generation
             result = {"id": self.id}
-        elif self.parent is None:
-            if generation == current:
-                return {"generation": current}  # up to date: the fast path
+        elif subset:
+            result = {"id": self.id}
+        else:
             result = {"generation": current}
             if generation > current or 0 < generation < self._joined:
                 # Restored from a backup, or joined a tree after generation:
                 # send it whole.
                 return self._updates(result, 0, True)
-        else:
-            return self._polled_subset_updates(generation)
         if generation >= current:
             return result  # nothing changed here since
         return self._updates(result, generation, False)
@@ -279,12 +330,12 @@ class GenerationalSet(persistent.Persistent):
         while s.parent is not None:
             s = s.parent
             joined = max(joined, s._joined)
-        current = s.generation
+        current = s._counter
         result = {"generation": current}
         if generation > current or 0 < generation < joined:
             # Restored from a backup, or a stale subtree: send it whole.
             return self._updates(result, 0, True)
-        if generation >= self.generation:
+        if generation >= self._generation:
             return result  # nothing changed here since
         return self._updates(result, generation, False)
 
@@ -322,7 +373,7 @@ def _subset_updates(s, generation, whole):
         # The client holds nothing under this id, or a stale set: send it
         # whole.  (At generation 0 plain adds are complete already.)
         return s._updates(result, 0, True)
-    if generation >= s.generation:
+    if generation >= s._generation:
         return result
     return s._updates(result, generation, False)
 

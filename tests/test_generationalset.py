@@ -253,6 +253,65 @@ def test_subset_polled_alone_reports_the_tree_generation():
     assert a.generational_updates(0) == {"generation": 3, "adds": [Thing(1)]}
 
 
+def test_generation_is_read_only():
+    root = GSet()
+    sub = GSet("sub", root)
+    for s in (root, sub):
+        with pytest.raises(AttributeError):
+            s.generation = 10
+    assert root.generation == sub.generation == 1
+
+
+def test_a_root_that_joins_a_tree_becomes_a_subset_in_the_database(db):
+    conn = db.open()
+    conn.root()["tree"] = tree = GSet()
+    conn.root()["built"] = built = GSet("built")
+    tree.add(Thing("x"))                    # tree at 2
+    built.add(Thing(1))
+    built.add(Thing(2))                     # built at 3
+    transaction.commit()
+    tree.add(built)                         # the tree jumps past 3: 4
+    transaction.commit()
+    conn.close()
+
+    check = db.open()
+    tree, built = check.root()["tree"], check.root()["built"]
+    assert tree["built"] is built
+    assert tree.generation == built.generation == 4
+    built.add(Thing(3))                     # 5
+    assert tree.generation == built.generation == 5
+    assert tree.generational_updates(4) == {
+        "generation": 5, "adds": [{"id": "built", "adds": [Thing(3)]}]}
+    # Polled on its own it answers with the tree's generation.
+    tree.add(Thing("y"))                    # 6
+    assert built.generational_updates(5) == {"generation": 6}
+    transaction.abort()
+    check.close()
+
+
+def test_state_stored_with_a_generation_attribute_loads():
+    # The layout before the tree's generation moved to _counter (roots)
+    # and _generation (subsets).
+    root = GSet()
+    sub = GSet("sub", root)
+    sub.add(Thing(1))                       # 2
+    root.add(Thing("two"))                  # 3
+    expected = root.generational_updates(0)
+    old_root, old_sub = root.__getstate__(), sub.__getstate__()
+    old_root["generation"] = old_root.pop("_counter")
+    old_sub["generation"] = old_sub.pop("_generation")
+
+    loaded_root, loaded_sub = GSet.__new__(GSet), GSet.__new__(GSet)
+    loaded_sub.__setstate__(dict(old_sub, parent=loaded_root))
+    loaded_root.__setstate__(old_root)
+    loaded_root._contents[2] = loaded_sub   # its member, as in the database
+    assert loaded_root.generation == 3 and loaded_sub.generation == 2
+    assert loaded_root.generational_updates(0) == expected
+    assert loaded_sub.generational_updates(2) == {"generation": 3}
+    loaded_sub.add(Thing(3))
+    assert loaded_root.generation == loaded_sub.generation == 4
+
+
 def test_notify_is_called_with_the_root_on_every_change(monkeypatch):
     seen = []
     monkeypatch.setattr(generationalset, "notify", seen.append)
