@@ -12,10 +12,11 @@ Storage layout of one set (each BTree a separate persistent object, so a
 change rewrites O(log n) records, never the whole set):
 
 ``_contents``     LOBTree  {generation of the member's latest change: member}
-``_generations``  OLBTree  {id: generation}, for members and remembered
-                           removals (the generation says which of the two)
-``_removals``     LOBTree  {generation of a removal: id}, at most
-                           ``maximum_removals`` entries
+``_generations``  OLBTree  {id: generation of the member's latest change}
+``_removals``     LOBTree  {generation of a removal: id}, the latest
+                           ``maximum_removals`` removals of ids that are
+                           not members again
+``_removed``      OLBTree  the same removals by id: {id: generation}
 ``_evicted``      int      the latest generation of a removal that was
                            forgotten; a client older than it gets ``contents``
 ``_len``          int      the member count (the set's own record is
@@ -48,7 +49,27 @@ __all__ = [
 ]
 
 
-_MISSING = object()
+# The two big BTrees of a set have smaller nodes than BTrees' defaults (60
+# items a bucket, 500 or 250 children an interior node).  A change rewrites
+# whole nodes: the bucket of a changed member (with every member in it,
+# when members are not persistent) and of its id, and, when a bucket splits
+# or empties, its interior node.  Changes in a sync set land at random
+# places (any member may change), so smaller nodes mean less to pickle and
+# write at each commit: see README.txt, "Benchmarks".  The price is more,
+# smaller records.
+
+class ContentsBTree(BTrees.LOBTree.LOBTree):
+    """``_contents``: generation -> member."""
+
+    max_leaf_size = 30
+    max_internal_size = 128
+
+
+class GenerationsBTree(BTrees.OLBTree.OLBTree):
+    """``_generations``: id -> generation."""
+
+    max_leaf_size = 30
+    max_internal_size = 128
 
 
 class _Marker:
@@ -81,9 +102,53 @@ class GenerationalSet(persistent.Persistent):
         self.parent = parent
         self.maximum_removals = maximum_removals
         self.id_attribute = id_attribute
-        self._contents = BTrees.LOBTree.LOBTree()
-        self._generations = BTrees.OLBTree.OLBTree()
+        self._contents = ContentsBTree()
+        self._generations = GenerationsBTree()
         self._removals = BTrees.LOBTree.LOBTree()
+        self._removed = BTrees.OLBTree.OLBTree()
+        self._len = 0
+        if parent is None:
+            self._counter = 1
+        else:
+            self._generation = parent.generation
+
+    @property
+    def generation(self):
+        """The tree's generation for a root set; for a subset, the
+        generation of its latest change (that of its last joining, or the
+        one it was made with, if it never changed since)."""
+        counter = self._counter
+        return self._generation if counter is _SUBSET else counter
+
+    def __repr__(self):
+        return "<subset>"
+
+
+_SUBSET = _Marker()
+
+
+def notify(root):
+    """Called with the root set after every generation bump; replace me."""
+
+
+class GenerationalSet(persistent.Persistent):
+    """A set of objects with ids whose changes are tracked by generation."""
+
+    _evicted = 0
+    _joined = 0
+    _counter = _SUBSET
+
+    def __init__(self, id=None, parent=None, maximum_removals=99,
+                 superset=False, id_attribute="id"):
+        # superset is accepted and ignored, as since the seed's 0.2.0.
+        self.id = id
+        self.parent = parent
+        self.maximum_removals = maximum_removals
+        self.id_attribute = id_attribute
+        self._contents = ContentsBTree()
+        self._generations = GenerationsBTree()
+        self._removals = BTrees.LOBTree.LOBTree()
+        self._removed = BTrees.OLBTree.OLBTree()
         self._len = 0
         if parent is None:
             self._counter = 1
@@ -164,43 +229,47 @@ class GenerationalSet(persistent.Persistent):
         """Add ob, or record a change to the member with its id."""
         if id is None:
             id = self.get_id(ob)
-        generations = self._generations
-        old = generations.get(id)
         counter = self._counter
-        if old is not None or counter is _SUBSET or isinstance(
-                ob, GenerationalSet):
-            self._put(ob, id, old)
+        if counter is _SUBSET or isinstance(ob, GenerationalSet):
+            self._put(ob, id, self._generations.get(id))
             return
-        # The common case, a new plain member of a root set: the steps of
-        # _put() without the call and the branches that cannot apply.
-        self._len += 1
-        self._counter = generation = counter + 1
-        notify(self)
+        # A plain member of a root set, the common case: one descent of
+        # _generations records a new id (and tells whether it was new).
+        generation = counter + 1
+        generations = self._generations
+        if not generations.insert(id, generation):
+            self._put(ob, id, generations[id])  # a change to a member
+            return
+        # A new member: the steps of _put() that apply, without the call.
         self._contents[generation] = ob
-        generations[id] = generation
+        self._len += 1
+        removed = self._removed
+        if id in removed:  # re-added: no longer a removal
+            del self._removals[removed.pop(id)]
+        self._counter = generation
+        notify(self)
 
     def changed(self, ob, id=None):
         """Record a change to ob; raise KeyError(id) if it is not a member."""
         if id is None:
             id = self.get_id(ob)
         old = self._generations.get(id)
-        if old is None or old not in self._contents:
+        if old is None:
             raise KeyError(id)
         self._put(ob, id, old)
 
     def _put(self, ob, id, old):
-        """Make ob the member with this id; old is the id's generation."""
+        """Make ob the member with this id; old is the generation of the
+        member it replaces, or None."""
         contents = self._contents
-        # One BTree operation tells whether old is a member's generation
-        # (ob replaces that member) or a remembered removal's.
-        member = _MISSING if old is None else contents.pop(old, _MISSING)
-        if member is not _MISSING:
-            joining = member is not ob
+        if old is not None:
+            joining = contents.pop(old) is not ob
         else:
             joining = True
-            if old is not None:
-                del self._removals[old]
             self._len += 1
+            removed = self._removed
+            if id in removed:  # re-added: no longer a removal
+                del self._removals[removed.pop(id)]
         is_set = joining and isinstance(ob, GenerationalSet)
         if is_set:
             self._adopt(ob)
@@ -219,10 +288,10 @@ class GenerationalSet(persistent.Persistent):
         """Remove the member with ob's id; raise KeyError(id) if absent."""
         if id is None:
             id = self.get_id(ob)
-        generations = self._generations
-        old = generations.get(id)
-        if old is None or self._contents.pop(old, _MISSING) is _MISSING:
+        old = self._generations.pop(id, None)
+        if old is None:
             raise KeyError(id)
+        del self._contents[old]
         self._len -= 1
         counter = self._counter
         if counter is not _SUBSET:  # _updated() inlined for the common case
@@ -230,35 +299,33 @@ class GenerationalSet(persistent.Persistent):
             notify(self)
         else:
             generation = self._updated()
-        removals = self._removals
+        removals, removed = self._removals, self._removed
         removals[generation] = id
-        generations[id] = generation
+        removed[id] = generation
         maximum = self.maximum_removals
-        while len(removals) > maximum:
-            evicted = removals.minKey()
-            del generations[removals.pop(evicted)]
+        if len(removals) > maximum:
+            while True:
+                evicted = removals.minKey()
+                del removed[removals.pop(evicted)]
+                if len(removals) <= maximum:
+                    break
             self._evicted = evicted
 
     # Reading
 
     def _has(self, id):
-        generation = self._generations.get(id)
-        return generation is not None and generation in self._contents
+        return id in self._generations
 
     def __getitem__(self, id):
         """Return the member with this id; raise KeyError if absent."""
-        generation = self._generations[id]
-        try:
-            return self._contents[generation]
-        except KeyError:
-            raise KeyError(id) from None
+        return self._contents[self._generations[id]]
 
     def get(self, id, default=None):
         """Return the member with this id, or default."""
         generation = self._generations.get(id)
         if generation is None:
             return default
-        return self._contents.get(generation, default)
+        return self._contents[generation]
 
     def __len__(self):
         """Return the number of members (O(1))."""
@@ -272,8 +339,7 @@ class GenerationalSet(persistent.Persistent):
         """Iterate over (id, member) pairs in id order."""
         contents = self._contents
         for id, generation in self._generations.items():
-            if generation in contents:
-                yield id, contents[generation]
+            yield id, contents[generation]
 
     def values(self, min_generation=None):
         """Return the members changed at or after min_generation, oldest first."""

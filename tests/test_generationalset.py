@@ -289,29 +289,6 @@ def test_a_root_that_joins_a_tree_becomes_a_subset_in_the_database(db):
     check.close()
 
 
-def test_state_stored_with_a_generation_attribute_loads():
-    # The layout before the tree's generation moved to _counter (roots)
-    # and _generation (subsets).
-    root = GSet()
-    sub = GSet("sub", root)
-    sub.add(Thing(1))                       # 2
-    root.add(Thing("two"))                  # 3
-    expected = root.generational_updates(0)
-    old_root, old_sub = root.__getstate__(), sub.__getstate__()
-    old_root["generation"] = old_root.pop("_counter")
-    old_sub["generation"] = old_sub.pop("_generation")
-
-    loaded_root, loaded_sub = GSet.__new__(GSet), GSet.__new__(GSet)
-    loaded_sub.__setstate__(dict(old_sub, parent=loaded_root))
-    loaded_root.__setstate__(old_root)
-    loaded_root._contents[2] = loaded_sub   # its member, as in the database
-    assert loaded_root.generation == 3 and loaded_sub.generation == 2
-    assert loaded_root.generational_updates(0) == expected
-    assert loaded_sub.generational_updates(2) == {"generation": 3}
-    loaded_sub.add(Thing(3))
-    assert loaded_root.generation == loaded_sub.generation == 4
-
-
 def test_notify_is_called_with_the_root_on_every_change(monkeypatch):
     seen = []
     monkeypatch.setattr(generationalset, "notify", seen.append)
