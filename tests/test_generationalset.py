@@ -138,7 +138,7 @@ def test_len_is_kept_without_walking_the_tree():
         s.add(Thing(i))
     s.add(Thing(3))
     s.remove(Thing(4))
-    s._contents = None  # len must not look at the BTree
+    s._contents = s._generations = None  # len must not look at a BTree
     assert len(s) == 9
 
 
@@ -313,6 +313,26 @@ def test_a_change_rewrites_few_records_however_large_the_set(db):
                for r in t]
     # The set, a bucket and maybe an interior node of each BTree, the items.
     assert len(records) <= 8, len(records)
+    conn.close()
+
+
+def test_a_removal_rewrites_few_records_even_when_it_evicts_one(db):
+    conn = db.open()
+    s = conn.root()["s"] = GSet(maximum_removals=2)
+    for i in range(20000):
+        s.add(Thing(i))
+    s.remove(Thing(100))
+    s.remove(Thing(5000))
+    transaction.commit()
+    last = db.storage.lastTransaction()
+    s.remove(Thing(15007))      # forgets the removal of 100
+    transaction.commit()
+    records = [r for t in db.storage.iterator(start=last) if t.tid != last
+               for r in t]
+    # The set, the buckets of 15007 in _generations and _contents, and the
+    # two small trees of removals: nothing near 100.
+    assert len(records) <= 5, len(records)
+    assert s.generational_updates(1)["contents"][0] == Thing(0)
     conn.close()
 
 

@@ -213,11 +213,17 @@ class Model:
                 got = apply_updates(held, s.generational_updates(g))
                 assert got == {"generation": generation, "contents": want}, (
                     path, g)
-        # Length and containment agree with iteration.
+        # Length and containment agree with iteration, and the removals
+        # remembered by generation and by id are the same, bounded, and
+        # of ids that are not members.
         for s, _, _ in tree_sets(self.root):
             members = list(s)
             assert len(s) == len(members)
             assert all(id in s for id, _ in s.items())
+            by_generation = {id: g for g, id in s._removals.items()}
+            assert by_generation == dict(s._removed.items())
+            assert len(by_generation) <= self.max
+            assert not any(id in s for id in by_generation)
 
 
 @settings(max_examples=500, deadline=None,
