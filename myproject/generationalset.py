@@ -12,7 +12,9 @@ Storage layout of one set (each BTree a separate persistent object, so a
 change rewrites O(log n) records, never the whole set):
 
 ``_contents``     LOBTree  {generation of the member's latest change: member}
+                           (a ``ContentsBTree``, with smaller nodes)
 ``_generations``  OLBTree  {id: generation of the member's latest change}
+                           (a ``GenerationsBTree``, with smaller nodes)
 ``_removals``     LOBTree  {generation of a removal: id}, the latest
                            ``maximum_removals`` removals of ids that are
                            not members again
