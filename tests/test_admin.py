@@ -215,10 +215,64 @@ def test_admin_login_is_off_without_credentials(tmp_path):
         _close(app)
 
 
+def submit_login(testapp, password, address):
+    form = testapp.get("/@@admin-login").forms["login"]
+    form["username"] = USERNAME
+    form["password"] = password
+    return form.submit(extra_environ={"REMOTE_ADDR": address}, status="*")
+
+
+def test_failed_logins_pause_the_address_that_made_them(tmp_path, caplog):
+    app = main({}, **admin_settings(tmp_path, **{
+        "myproject.admin.login_attempts": "3",
+        "myproject.admin.login_window": "120"}))
+    try:
+        guesser = webtest.TestApp(app)
+        for _ in range(3):
+            r = submit_login(guesser, "wrong", "192.0.2.7")
+            assert r.status_int == 200
+            assert flash(r) == ["Wrong username or password."]
+        # Even the right password is refused now, unchecked.
+        r = submit_login(guesser, PASSWORD, "192.0.2.7")
+        assert r.status_int == 429
+        assert 1 <= int(r.headers["Retry-After"]) <= 120
+        assert flash(r) == [
+            "Too many failed logins from your address; try again in "
+            "2 minutes."]
+        guesser.get("/@@admin", status=303)  # not logged in
+        assert "paused: 3 failed logins" in caplog.text
+        assert PASSWORD not in caplog.text
+        # Another address is not held up.
+        other = webtest.TestApp(app)
+        r = submit_login(other, PASSWORD, "198.51.100.9")
+        assert r.status_int == 303
+        other.get("/@@admin", status=200)
+    finally:
+        _close(app)
+
+
+def test_a_successful_login_clears_the_failures(tmp_path):
+    app = main({}, **admin_settings(tmp_path, **{
+        "myproject.admin.login_attempts": "2"}))
+    try:
+        testapp = webtest.TestApp(app)
+        assert submit_login(testapp, "wrong", "192.0.2.8").status_int == 200
+        assert submit_login(testapp, PASSWORD, "192.0.2.8").status_int == 303
+        testapp = webtest.TestApp(app)
+        assert submit_login(testapp, "wrong", "192.0.2.8").status_int == 200
+        assert submit_login(testapp, PASSWORD, "192.0.2.8").status_int == 303
+    finally:
+        _close(app)
+
+
 @pytest.mark.parametrize("setting, value", [
     ("myproject.admin.password_hash", "plain-text-password"),
     ("myproject.admin.password_hash", "scrypt:3:8:1:AAAAAAAAAAA:AAAA"),
     ("myproject.admin.session_secret", "too short"),
+    ("myproject.admin.login_attempts", "0"),
+    ("myproject.admin.login_attempts", "many"),
+    ("myproject.admin.login_window", "-5"),
+    ("myproject.admin.login_window", "nan"),
 ])
 def test_bad_admin_settings_stop_the_start(tmp_path, setting, value):
     with pytest.raises(ConfigurationError, match=setting.replace(".", r"\.")):

@@ -27,15 +27,21 @@ Settings:
 
 ``myproject.admin.username``       the admin's login name
 ``myproject.admin.password_hash``  from ``python -m myproject.scripts.hash_password``
+``myproject.admin.login_attempts`` failed logins allowed from one address
+                                   within the window (default 5)
+``myproject.admin.login_window``   that window, in seconds (default 900); a
+                                   further try gets 429 with Retry-After
+                                   until the oldest failure is that old
 
-Without both, the login form only says that admin login is off.  The
-session settings are in ``myproject.security``.
+Without the first two, the login form only says that admin login is off.
+The session settings are in ``myproject.security``.
 """
 import datetime
 import hmac
 import itertools
 import json
 import logging
+import math
 import re
 from functools import partial
 from urllib.parse import urlencode
@@ -58,6 +64,7 @@ from ..push.sender import token_hash
 from ..resources import DocumentNode, SetNode, Site, User, Users
 from ..scripts.hash_password import parse_password_hash, verify_password
 from ..security import ADMIN_PAGES, admin_login
+from ..throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +113,24 @@ def credentials_from_settings(settings):
     except ValueError as e:
         raise ConfigurationError(f"myproject.admin.password_hash: {e}") from None
     return AdminCredentials(username, password_hash)
+
+
+def throttle_from_settings(settings):
+    """Return the LoginThrottle the login settings ask for."""
+    values = {}
+    for name, key, kind, default in (
+            ("attempts", "myproject.admin.login_attempts", int, 5),
+            ("window", "myproject.admin.login_window", float, 900.0)):
+        raw = str(settings.get(key, "")).strip()
+        try:
+            value = kind(raw) if raw else default
+        except ValueError:
+            value = None
+        if value is None or not value >= 1 or not math.isfinite(value):
+            raise ConfigurationError(
+                f"{key}: a number of at least 1 is needed, not {raw!r}")
+        values[name] = value
+    return LoginThrottle(**values)
 
 
 def _set_page_headers(request, response):
@@ -244,22 +269,41 @@ def login(context, request):
     if request.method == "POST":
         username = request.POST.get("username", "")
         password = request.POST.get("password", "")
+        throttle = request.registry.login_throttle
+        address = request.client_addr
+        wait = throttle.retry_after(address)
         if credentials is None:
             errors.append("Admin login is not configured on this server.")
+        elif wait:
+            # Refused unchecked: no password is tried, no scrypt is run.
+            request.response.status = 429
+            request.response.headers["Retry-After"] = str(wait)
+            errors.append(
+                "Too many failed logins from your address; try again in "
+                f"{_minutes(wait)}.")
         elif credentials.check(username, password):
+            throttle.succeeded(address)
             remember(request, username)
             new_csrf_token(request)
-            log.info("admin %r logged in from %s", username,
-                     request.client_addr)
+            log.info("admin %r logged in from %s", username, address)
             return HTTPSeeOther(location=came_from)
         else:
             log.warning("failed admin login as %r from %s", username[:64],
-                        request.client_addr)
+                        address)
+            if throttle.failed(address):
+                log.warning(
+                    "admin login from %s paused: %d failed logins within "
+                    "%g s", address, throttle.attempts, throttle.window)
             errors.append("Wrong username or password.")
     elif admin_login(request) is not None:
         return HTTPSeeOther(location=came_from)
     return page(request, "Log in", errors=errors, username=username,
                 came_from=came_from, configured=credentials is not None)
+
+
+def _minutes(seconds):
+    minutes = -(-seconds // 60)
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
 
 
 @view_config(context=Site, name="admin-logout", request_method="POST",
@@ -671,6 +715,7 @@ def document_delete(context, request):
 def includeme(config):
     settings = config.registry.settings
     config.registry.admin_credentials = credentials_from_settings(settings)
+    config.registry.login_throttle = throttle_from_settings(settings)
     config.add_view_predicate("admin_page", AdminPagePredicate)
     config.add_static_view("admin-static", "myproject:static",
                            cache_max_age=3600)
