@@ -123,59 +123,6 @@ class GenerationalSet(persistent.Persistent):
         return self._generation if counter is _SUBSET else counter
 
     def __repr__(self):
-        return "<subset>"
-
-
-_SUBSET = _Marker()
-
-
-def notify(root):
-    """Called with the root set after every generation bump; replace me."""
-
-
-class GenerationalSet(persistent.Persistent):
-    """A set of objects with ids whose changes are tracked by generation."""
-
-    _evicted = 0
-    _joined = 0
-    _counter = _SUBSET
-
-    def __init__(self, id=None, parent=None, maximum_removals=99,
-                 superset=False, id_attribute="id"):
-        # superset is accepted and ignored, as since the seed's 0.2.0.
-        self.id = id
-        self.parent = parent
-        self.maximum_removals = maximum_removals
-        self.id_attribute = id_attribute
-        self._contents = ContentsBTree()
-        self._generations = GenerationsBTree()
-        self._removals = BTrees.LOBTree.LOBTree()
-        self._removed = BTrees.OLBTree.OLBTree()
-        self._len = 0
-        if parent is None:
-            self._counter = 1
-        else:
-            self._generation = parent.generation
-
-    @property
-    def generation(self):
-        """The tree's generation for a root set; for a subset, the
-        generation of its latest change (that of its last joining, or the
-        one it was made with, if it never changed since)."""
-        counter = self._counter
-        return self._generation if counter is _SUBSET else counter
-
-    def __setstate__(self, state):
-        if "generation" in state:  # stored before _counter/_generation
-            state = dict(state)
-            generation = state.pop("generation")
-            if state.get("parent") is None:
-                state["_counter"] = generation
-            else:
-                state["_generation"] = generation
-        super().__setstate__(state)
-
-    def __repr__(self):
         return "<%s %r at generation %s>" % (
             self.__class__.__name__, self.id, self.generation)
 
