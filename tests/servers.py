@@ -30,7 +30,7 @@ keys = console
 keys = generic
 
 [logger_root]
-level = WARN
+level = {log_level}
 handlers = console
 
 [handler_console]
@@ -50,14 +50,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def write_ini(folder, uri, *, port=None, threads=8, settings=None, name="server.ini"):
+def write_ini(folder, uri, *, port=None, threads=8, settings=None,
+              name="server.ini", log_level="WARN"):
     """Write an .ini for a test server; return (path, port)."""
     port = port or free_port()
     extra = "\n".join(f"{k} = {v}" for k, v in (settings or {}).items())
     path = os.path.join(folder, name)
     with open(path, "w") as f:
         f.write(INI_TEMPLATE.format(uri=uri, port=port, threads=threads,
-                                    extra=extra))
+                                    extra=extra, log_level=log_level))
     return path, port
 
 
