@@ -71,6 +71,7 @@ class PostgresTreeLocks:
     def __init__(self, dsn, timeout=10.0, stripes=STRIPES):
         try:
             import psycopg2  # the postgresql extra
+            import psycopg2.errors
         except ImportError:
             raise ConfigurationError(
                 "myproject.tree_lock_dsn needs psycopg2: "
@@ -102,17 +103,17 @@ class PostgresTreeLocks:
     @contextlib.contextmanager
     def for_user(self, user_id):
         key = zlib.crc32(user_id.encode("utf-8")) - 2 ** 31
+        psycopg2 = self._psycopg2
         with self._local_locks.for_user(user_id):
-            errors = self._psycopg2
             try:
                 with self._connection().cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_lock(%s, %s)",
                                    (LOCK_CLASS, key))
-            except errors.errors.LockNotAvailable:
+            except psycopg2.errors.LockNotAvailable:
                 raise _retryable(TreeBusy(
                     f"the tree of {user_id!r} stayed locked for "
                     f"{self._timeout_ms} ms")) from None
-            except errors.Error as e:
+            except psycopg2.Error as e:
                 self._drop_connection()
                 log.warning("tree lock for %r: %s: %s", user_id,
                             e.__class__.__name__, str(e).strip())
@@ -125,7 +126,7 @@ class PostgresTreeLocks:
                     with self._local.connection.cursor() as cursor:
                         cursor.execute("SELECT pg_advisory_unlock(%s, %s)",
                                        (LOCK_CLASS, key))
-                except errors.Error:
+                except psycopg2.Error:
                     self._drop_connection()
 
 
