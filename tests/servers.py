@@ -90,9 +90,11 @@ class Server:
         self.stop()
         raise RuntimeError(f"pserve did not answer in {timeout}s: {self.log()}")
 
-    def log(self):
+    def log(self, tail=4000):
+        """The server's output: its last ``tail`` characters, or all."""
         with open(self.log_path, errors="replace") as f:
-            return f.read()[-4000:]
+            text = f.read()
+        return text if tail is None else text[-tail:]
 
     def kill(self):
         """SIGKILL the server: no clean shutdown at all."""

@@ -265,7 +265,7 @@ def hammer_one_tree(cluster, token, threads_per_process=4, writes=25):
 
 
 def retries_logged(cluster):
-    return sum(server.log().count("retrying POST")
+    return sum(server.log(tail=None).count("retrying POST")
                for server in cluster.servers.values())
 
 

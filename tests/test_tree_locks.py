@@ -64,6 +64,7 @@ def test_a_write_waits_for_the_lock_and_gives_up_with_503(
     assert r.json["error"] == "service_unavailable"
     assert "retrying POST /users/alice/messages (attempt 1 failed: TreeBusy)" \
         in caplog.text
+    assert caplog.text.count("gave up on POST") == 1  # the last attempt's
     # Other users' trees and every read go on meanwhile.
     bob = make_user(locked_app, "bob")
     testapp.post_json("/users/bob/messages", {"id": "b1"}, headers=auth(bob),

@@ -7,6 +7,7 @@ import logging
 import re
 
 from pyramid.exceptions import PredicateMismatch
+from pyramid_retry import is_last_attempt
 from transaction.interfaces import TransientError
 from pyramid.httpexceptions import (
     HTTPBadRequest,
@@ -84,10 +85,14 @@ def forbidden(exc, request):
 
 @exception_view_config(TransientError, renderer="json")
 def busy(exc, request):
-    # Reached only when pyramid_retry's attempts are used up.
-    log.warning("gave up on %s %s after %s attempts: %s", request.method,
-                request.path, request.environ.get("retry.attempts"),
-                exc.__class__.__name__)
+    # Rendered for every attempt that ends in a conflict (pyramid_tm renders
+    # a failed commit through the exception views), but sent only when
+    # pyramid_retry's attempts are used up: before that it retries, and
+    # logs so (myproject.tweens).
+    if is_last_attempt(request):
+        log.warning("gave up on %s %s after %s attempts: %s", request.method,
+                    request.path, request.environ.get("retry.attempts"),
+                    exc.__class__.__name__)
     request.response.status = 503
     request.response.headers["Retry-After"] = "1"
     return {"error": "service_unavailable",
