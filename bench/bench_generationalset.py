@@ -167,6 +167,15 @@ class Subject:
             self.tm.commit()
 
 
+def _timed_batch(op, obs, commit):
+    """Return (ns taken by op on every ob, then commit(); len(obs))."""
+    t0 = time.perf_counter_ns()
+    for ob in obs:
+        op(ob)
+    commit()
+    return time.perf_counter_ns() - t0, len(obs)
+
+
 class Bench:
 
     def __init__(self, args):
@@ -179,38 +188,17 @@ class Bench:
 
     def write_add(self, subject, plan):
         obs = [Item(id) for id in plan["fresh"]]
-        add = subject.set.add
-        commit = subject.commit
-        t0 = time.perf_counter_ns()
-        for ob in obs:
-            add(ob)
-        commit()
-        t1 = time.perf_counter_ns()
+        timed = _timed_batch(subject.set.add, obs, subject.commit)
         subject.added = obs
-        return t1 - t0, len(obs)
+        return timed
 
     def write_changed(self, subject, plan):
         obs = [subject.members[i] for i in plan["changed"]]
-        changed = subject.set.changed
-        commit = subject.commit
-        t0 = time.perf_counter_ns()
-        for ob in obs:
-            changed(ob)
-        commit()
-        t1 = time.perf_counter_ns()
-        return t1 - t0, len(obs)
+        return _timed_batch(subject.set.changed, obs, subject.commit)
 
     def write_remove(self, subject, plan):
-        obs = subject.added
-        remove = subject.set.remove
-        commit = subject.commit
-        t0 = time.perf_counter_ns()
-        for ob in obs:
-            remove(ob)
-        commit()
-        t1 = time.perf_counter_ns()
-        subject.added = []
-        return t1 - t0, len(obs)
+        obs, subject.added = subject.added, []
+        return _timed_batch(subject.set.remove, obs, subject.commit)
 
     # Reads: each prepares (untimed) and returns (function, argument), the
     # call to time.

@@ -222,12 +222,7 @@ class GenerationalSet(persistent.Persistent):
         is_set = joining and isinstance(ob, GenerationalSet)
         if is_set:
             self._adopt(ob)
-        counter = self._counter
-        if counter is not _SUBSET:  # _updated() inlined for the common case
-            self._counter = generation = counter + 1
-            notify(self)
-        else:
-            generation = self._updated()
+        generation = self._updated()
         contents[generation] = ob
         self._generations[id] = generation
         if is_set:
@@ -242,12 +237,7 @@ class GenerationalSet(persistent.Persistent):
             raise KeyError(id)
         del self._contents[old]
         self._len -= 1
-        counter = self._counter
-        if counter is not _SUBSET:  # _updated() inlined for the common case
-            self._counter = generation = counter + 1
-            notify(self)
-        else:
-            generation = self._updated()
+        generation = self._updated()
         removals, removed = self._removals, self._removed
         removals[generation] = id
         removed[id] = generation
@@ -318,13 +308,12 @@ class GenerationalSet(persistent.Persistent):
         current = self._counter
         if generation == current and not subset:
             return {"generation": current}  # a root, up to date: the fast path
-        if current is _SUBSET:
-            if not subset:
-                return self._polled_subset_updates(generation)
-            current = self._generation
+        if subset:
+            if current is _SUBSET:
+                current = self._generation
             result = {"id": self.id}
-        elif subset:
-            result = {"id": self.id}
+        elif current is _SUBSET:
+            return self._polled_subset_updates(generation)
         else:
             result = {"generation": current}
             if generation > current or 0 < generation < self._joined:

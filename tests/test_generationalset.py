@@ -253,6 +253,20 @@ def test_subset_polled_alone_reports_the_tree_generation():
     assert a.generational_updates(0) == {"generation": 3, "adds": [Thing(1)]}
 
 
+def test_the_subset_flag_gives_the_entry_a_parent_would_nest():
+    # The seed's signature: generational_updates(generation, subset=False).
+    root = GSet()
+    sub = GSet("sub", root)
+    sub.add(Thing(1))                       # 2
+    root.add(Thing("x"))                    # 3
+    assert sub.generational_updates(2, True) == {"id": "sub"}
+    assert sub.generational_updates(1, True) == {
+        "id": "sub", "adds": [Thing(1)]}
+    assert root.generational_updates(3, True) == {"id": None}
+    assert root.generational_updates(2, True) == {
+        "id": None, "adds": [Thing("x")]}
+
+
 def test_generation_is_read_only():
     root = GSet()
     sub = GSet("sub", root)
