@@ -74,7 +74,7 @@ def _apply(members, entry, get_id, subset_id):
 
 def state_of(s):
     """Return the state a client mirroring set s (and its tree) must hold."""
-    return {"generation": s._root().generation, "contents": _members(s)}
+    return {"generation": s.root.generation, "contents": _members(s)}
 
 
 def _members(s):

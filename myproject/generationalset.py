@@ -134,7 +134,9 @@ class GenerationalSet(persistent.Persistent):
 
     # The tree
 
-    def _root(self):
+    @property
+    def root(self):
+        """The top-level set of the tree this set belongs to (itself for a root)."""
         s = self
         while s.parent is not None:
             s = s.parent
@@ -168,7 +170,7 @@ class GenerationalSet(persistent.Persistent):
         if ob._counter is not _SUBSET:  # a root until now
             del ob._counter
             ob._generation = generation
-        root = self._root()
+        root = self.root
         if generation > root._counter:
             root._counter = generation
 

@@ -149,5 +149,5 @@ def test_deleting_a_holder_stops_the_owners_edits_reaching_it(
                        headers=auth(alice))
     site, conn = site_of(app)
     holders = site.users["alice"].tree["messages"]["m1"].holders
-    assert [s._root().id for s in holders] == ["alice"]
+    assert [s.root.id for s in holders] == ["alice"]
     conn.close()

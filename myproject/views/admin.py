@@ -649,7 +649,7 @@ def set_page(context, request):
         request, f"Set {context.__name__} of {context.user.id}",
         breadcrumbs=breadcrumbs(request, context),
         gset={"id": context.__name__, "generation": gset.generation,
-              "size": len(gset), "tree_generation": gset._root().generation},
+              "size": len(gset), "tree_generation": gset.root.generation},
         outline=outline(request, gset, context, start=start,
                         count=SET_PAGE_SIZE, budget=[OUTLINE_BUDGET]),
         page_number=page_number, pages=pages,

@@ -64,7 +64,7 @@ def poll(gset, generation, if_none_match):
 
     Shared by the views below and the poll fast path (``myproject.polls``).
     """
-    etag = str(gset._root().generation)
+    etag = str(gset.root.generation)
     headers = {"ETag": f'"{etag}"', "Cache-Control": "private, no-cache"}
     if etag in if_none_match:
         return headers, None
@@ -243,8 +243,8 @@ def document_share(context, request):
             context.document.place(target)
     return _respond(request, context.user, {
         "document": context.document.data,
-        "shared_with": sorted({s._root().id for s in context.document.holders
-                               if s._root().id != context.document.owner}),
+        "shared_with": sorted({s.root.id for s in context.document.holders
+                               if s.root.id != context.document.owner}),
     })
 
 
