@@ -183,9 +183,10 @@ def test_removed_then_readded_subset_is_sent_whole():
     sub.add(Thing(1))           # 2
     sub.add(Thing(2))           # 3
     root.remove(sub)            # 4
-    root.add(sub)               # 5
+    root.add(sub)               # members renumbered 5, 6; joins at 7
+    assert sub.parent is root and sub._joined == 5
     assert root.generational_updates(3) == {
-        "generation": 5,
+        "generation": 7,
         "adds": [{"id": "sub", "contents": [Thing(1), Thing(2)]}]}
 
 
@@ -207,14 +208,15 @@ def test_set_built_elsewhere_with_a_later_generation_moves_the_tree_on():
     built = GSet("built")
     for i in range(5):
         built.add(Thing(i))     # built reaches 6
-    root.add(built)
-    assert root.generation == 7 and built.generation == 7
+    root.add(built)             # members renumbered 3..7, joins at 8
+    assert root.generation == 8 and built.generation == 8
+    assert [g for g, _ in built._contents.items()] == [3, 4, 5, 6, 7]
     assert root.generational_updates(2) == {
-        "generation": 7,
+        "generation": 8,
         "adds": [{"id": "built", "contents": [Thing(i) for i in range(5)]}]}
     built.add(Thing(9))
-    assert root.generational_updates(7) == {
-        "generation": 8, "adds": [{"id": "built", "adds": [Thing(9)]}]}
+    assert root.generational_updates(8) == {
+        "generation": 9, "adds": [{"id": "built", "adds": [Thing(9)]}]}
 
 
 def test_a_set_of_another_parent_is_refused():
@@ -284,21 +286,21 @@ def test_a_root_that_joins_a_tree_becomes_a_subset_in_the_database(db):
     built.add(Thing(1))
     built.add(Thing(2))                     # built at 3
     transaction.commit()
-    tree.add(built)                         # the tree jumps past 3: 4
+    tree.add(built)                         # renumbered 3, 4; joins at 5
     transaction.commit()
     conn.close()
 
     check = db.open()
     tree, built = check.root()["tree"], check.root()["built"]
     assert tree["built"] is built
-    assert tree.generation == built.generation == 4
-    built.add(Thing(3))                     # 5
     assert tree.generation == built.generation == 5
-    assert tree.generational_updates(4) == {
-        "generation": 5, "adds": [{"id": "built", "adds": [Thing(3)]}]}
+    built.add(Thing(3))                     # 6
+    assert tree.generation == built.generation == 6
+    assert tree.generational_updates(5) == {
+        "generation": 6, "adds": [{"id": "built", "adds": [Thing(3)]}]}
     # Polled on its own it answers with the tree's generation.
-    tree.add(Thing("y"))                    # 6
-    assert built.generational_updates(5) == {"generation": 6}
+    tree.add(Thing("y"))                    # 7
+    assert built.generational_updates(6) == {"generation": 7}
     transaction.abort()
     check.close()
 

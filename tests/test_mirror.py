@@ -71,6 +71,7 @@ class Model:
         self.detached = []      # removed or replaced sets
         self.version = 0
         self.history = {}       # generation -> client state at generation
+        self.pagers = []        # (state, limit) of clients paging
         self.record()
 
     def draw(self, strategy):
@@ -93,9 +94,7 @@ class Model:
     def op_add_item(self):
         target = self.pick_set()
         id = self.draw(st.sampled_from(IDS))
-        old = target.get(id)
-        if isinstance(old, GSet):
-            self.detached.append(old)
+        self.forget_replaced(target, id)
         target.add(self.new_thing(id))
 
     def op_change_item(self):
@@ -111,15 +110,13 @@ class Model:
             id = self.draw(st.sampled_from(ids))
             ob = target[id]
             if isinstance(ob, GSet):
-                self.detached.append(ob)
+                self.detached.append((ob, target))
             target.remove(ob, id)
 
     def op_new_subset(self):
         target = self.pick_set(MAX_DEPTH - 1)
         id = self.draw(st.sampled_from(IDS))
-        old = target.get(id)
-        if isinstance(old, GSet):
-            self.detached.append(old)
+        self.forget_replaced(target, id)
         if self.draw(st.booleans()):
             # A child made with (id, parent) joins on its first change.
             child = self.new_set(id, target)
@@ -137,48 +134,94 @@ class Model:
                 built.remove(built[item_id])
             else:
                 built.add(self.new_thing(item_id))
-        old = target.get(id)
-        if isinstance(old, GSet):
-            self.detached.append(old)
+        self.forget_replaced(target, id)
         target.add(built)
 
-    def pick_detached_with_parent(self):
-        """Return a detached set that can rejoin its parent, or None.
+    def pick_detached(self):
+        """Return a detached set that can join its former parent again (it
+        is in the tree), or None."""
+        in_tree = {id(t) for t, _, _ in tree_sets(self.root)}
+        candidates = [(s, former) for s, former in self.detached
+                      if s.parent is None and id(former) in in_tree
+                      and id(s) not in in_tree]
+        if not candidates:
+            return None
+        return self.draw(st.sampled_from(candidates))
 
-        The set now under its id in the parent, which it would replace,
-        is remembered as detached.
-        """
-        if not self.detached:
-            return None
-        s = self.draw(st.sampled_from(self.detached))
-        if s.parent is None:
-            return None
-        old = s.parent.get(s.id)
-        if isinstance(old, GSet) and old is not s:
-            self.detached.append(old)
-        return s
+    def forget_replaced(self, target, id):
+        old = target.get(id)
+        if isinstance(old, GSet):
+            self.detached.append((old, target))
 
     def op_readd_detached(self):
-        s = self.pick_detached_with_parent()
-        if s is not None:
-            s.parent.add(s)
+        picked = self.pick_detached()
+        if picked is not None:
+            s, former = picked
+            self.forget_replaced(former, s.id)
+            former.add(s)
 
     def op_change_detached(self):
-        # A detached set with a parent rejoins it when it changes.
-        s = self.pick_detached_with_parent()
-        if s is not None:
+        # A removed set is a root of its own: changing it leaves the tree
+        # alone, and it joins the tree again with its new history.
+        picked = self.pick_detached()
+        if picked is not None:
+            s, _ = picked
             s.add(self.new_thing(self.draw(st.sampled_from(IDS))))
+
+    def op_move_subset(self):
+        """p1.remove(c); p2.add(c): a set moves within the tree."""
+        sets = tree_sets(self.root)
+        movable = [(s, path) for s, path, _ in sets[1:]]
+        if not movable:
+            return
+        s, path = self.draw(st.sampled_from(movable))
+        targets = [t for t, tpath, depth in sets
+                   if tpath[:len(path)] != path and depth < MAX_DEPTH
+                   and t is not s.parent]
+        if not targets:
+            return
+        target = self.draw(st.sampled_from(targets))
+        s.parent.remove(s, path[-1])
+        self.forget_replaced(target, s.id)
+        target.add(s)
 
     OPERATIONS = [
         "op_add_item", "op_add_item", "op_change_item", "op_remove",
         "op_remove", "op_new_subset", "op_build_elsewhere_then_add",
-        "op_readd_detached", "op_change_detached",
+        "op_readd_detached", "op_change_detached", "op_move_subset",
     ]
 
     def step(self):
         getattr(self, self.draw(st.sampled_from(self.OPERATIONS)))()
         self.record()
         self.check()
+        self.advance_pagers()
+
+    # Clients that page, one page per step while the tree goes on changing
+
+    def advance_pagers(self):
+        if self.draw(st.booleans()):
+            g = self.draw(st.sampled_from(
+                sorted(self.history) + [0, self.root.generation + 3]))
+            held = (self.history.get(g)
+                    or {"generation": g, "contents": {"z": Thing("z", -1)}})
+            if g == 0:
+                held = EMPTY
+            self.pagers.append((held, self.draw(st.integers(1, 4))))
+        still = []
+        for state, limit in self.pagers:
+            page = self.root.generational_updates(state["generation"], limit)
+            state = apply_updates(state, page)
+            if page.get("more"):
+                still.append((state, limit))
+            else:  # done: it must mirror the tree as it is now
+                assert state == state_of(self.root), (limit, page)
+        self.pagers = still
+
+    def finish_pagers(self):
+        for state, limit in self.pagers:
+            state = page_through(self.root, state, limit)
+            assert state == state_of(self.root)
 
     # Checking
 
@@ -213,6 +256,21 @@ class Model:
                 got = apply_updates(held, s.generational_updates(g))
                 assert got == {"generation": generation, "contents": want}, (
                     path, g)
+        # Pages, from a few of those generations, for the tree and a subtree.
+        sets = tree_sets(self.root)
+        for _ in range(3):
+            g = self.draw(st.sampled_from(sorted(clients)))
+            limit = self.draw(st.integers(1, 5))
+            got = page_through(self.root, clients[g], limit)
+            assert got == current, (g, limit)
+            if len(sets) > 1:
+                s, path, _ = self.draw(st.sampled_from(sets[1:]))
+                held = {"generation": g,
+                        "contents": subtree(clients[g]["contents"], path)}
+                want = subtree(current["contents"], path)
+                got = page_through(s, held, limit)
+                assert got == {"generation": generation, "contents": want}, (
+                    path, g, limit)
         # Length and containment agree with iteration, and the removals
         # remembered by generation and by id are the same, bounded, and
         # of ids that are not members.
@@ -222,8 +280,53 @@ class Model:
             assert all(id in s for id, _ in s.items())
             by_generation = {id: g for g, id in s._removals.items()}
             assert by_generation == dict(s._removed.items())
-            assert len(by_generation) <= self.max
             assert not any(id in s for id in by_generation)
+            # At most maximum_removals are remembered; older ones are kept
+            # only while an event of the subset's tree is older than them,
+            # and every removal forgotten is older than all its events.
+            remembered = [g for g in by_generation.values() if g > s._evicted]
+            assert len(remembered) == s._remembered <= self.max
+            assert len(by_generation) - len(remembered) == s._kept
+            assert s.forgotten <= s._evicted
+            events = subtree_events(s)
+            if events:
+                assert s.forgotten < min(events)
+
+
+def page_through(s, state, limit):
+    """Apply pages of s's updates to state until none says more; check
+    every page's size and cursor on the way."""
+    tree_generation = s.root.generation
+    while True:
+        page = s.generational_updates(state["generation"], limit)
+        assert members_in(page) <= max(limit, 2 * (MAX_DEPTH + 2)), page
+        cursor = page["generation"]
+        assert cursor <= tree_generation
+        assert page.get("more", False) == (cursor < tree_generation), page
+        if page.get("more"):
+            assert cursor > min(state["generation"], tree_generation) or (
+                state["generation"] > tree_generation), page
+        state = apply_updates(state, page)
+        if not page.get("more"):
+            return state
+
+
+def members_in(entry):
+    """Count the documents, removed ids and set entries of a page."""
+    count = len(entry.get("removals", ()))
+    for item in entry.get("adds", entry.get("contents", ())):
+        count += 1 + (members_in(item) if isinstance(item, dict) else 0)
+    return count
+
+
+def subtree_events(s):
+    """Return the generations of every member of s's subtree."""
+    found = []
+    for g, ob in s._contents.items():
+        found.append(g)
+        if isinstance(ob, GSet):
+            found.extend(subtree_events(ob))
+    return found
 
 
 @settings(max_examples=500, deadline=None,
@@ -235,3 +338,4 @@ def test_every_client_generation_mirrors_the_tree(data, maximum_removals,
     model = Model(data, maximum_removals)
     for _ in range(steps):
         model.step()
+    model.finish_pagers()

@@ -3,9 +3,10 @@
 A tree of sets shares one integer generation, kept by the root set, that
 grows by one on every change anywhere in the tree.  A client presents the
 generation of the state it holds and ``generational_updates`` tells it what
-to drop and what to upsert to hold the current state.  See README.txt.
+to drop and what to upsert to hold the current state; with a ``limit`` it
+tells it in pages (``paging.py``).  See docs/library.txt.
 
-This module knows nothing of the rest of the package: it depends on
+This package knows nothing of the rest of ``myproject``: it depends on
 ``persistent`` and ``BTrees`` only.
 
 Storage layout of one set (each BTree a separate persistent object, so a
@@ -15,29 +16,47 @@ change rewrites O(log n) records, never the whole set):
                            (a ``ContentsBTree``, with smaller nodes)
 ``_generations``  OLBTree  {id: generation of the member's latest change}
                            (a ``GenerationsBTree``, with smaller nodes)
-``_removals``     LOBTree  {generation of a removal: id}, the latest
-                           ``maximum_removals`` removals of ids that are
-                           not members again
+``_removals``     LOBTree  {generation of a removal: id} of ids that are not
+                           members again: the latest ``maximum_removals``
+                           (the *remembered* ones), and older ones while a
+                           member of the set's subtree is older than them
+                           (the *kept* ones, for paged clients, see below)
 ``_removed``      OLBTree  the same removals by id: {id: generation}
-``_evicted``      int      the latest generation of a removal that was
-                           forgotten; a client older than it gets ``contents``
+``_remembered``   int      how many of them are remembered
+``_kept``         int      how many are kept (all at or below ``_evicted``)
+``_evicted``      int      the latest generation of a removal that is no
+                           longer remembered; an unpaged client older than
+                           it gets ``contents``
+``_forgotten``    int      the latest generation of a removal no longer
+                           kept either; a paged client older than it gets
+                           ``contents``.  It is always older than every
+                           event of the set's subtree, so such a client
+                           holds nothing of the set that it must be sent
+                           again: that is what keeps every page small.
 ``_len``          int      the member count (the set's own record is
                            rewritten on every change anyway, so a plain
                            attribute costs nothing where a ``BTrees.Length``
                            would add a record to every commit)
-``_joined``       int      for a subset: the generation at which it last
-                           joined its parent; a client older than that may
-                           hold a stale set under this id and gets it whole
+``_subsets``      dict     {id: member set}: the few member sets, so pages
+                           find them without scanning the members
+``_joined``       int      for a subset: the first generation of its latest
+                           joining; a client older than that may hold a
+                           stale set under this id and gets it whole
 
 and, for the generation (the public ``generation`` reads whichever applies):
 
 ``_counter``      int      on a root set only: the tree's generation
 ``_generation``   int      on a subset only: the generation of its latest
-                           change
+                           change (its key in its parent)
 
 A subset has no ``_counter`` of its own and reads the class's ``_SUBSET``
 marker instead, so one attribute read tells a root's generation from a
 subset: the up-to-date poll of a root, the commonest call, needs no more.
+
+A set that joins a tree with members (built elsewhere, or moved from
+another set) has them renumbered into fresh generations of the tree, in
+their order: every event of a tree then has its own generation, and a
+joined set's events all come after its joining starts.
 """
 import BTrees.LOBTree
 import BTrees.OLBTree
@@ -57,7 +76,7 @@ __all__ = [
 # when members are not persistent) and of its id, and, when a bucket splits
 # or empties, its interior node.  Changes in a sync set land at random
 # places (any member may change), so smaller nodes mean less to pickle and
-# write at each commit: see README.txt, "Benchmarks".  The price is more,
+# write at each commit: see docs/benchmarks.txt.  The price is more,
 # smaller records.
 
 class ContentsBTree(BTrees.LOBTree.LOBTree):
@@ -96,6 +115,12 @@ class GenerationalSet(persistent.Persistent):
     _evicted = 0
     _joined = 0
     _counter = _SUBSET
+    _kept = 0
+    _parent_id = None  # the id the parent holds this set under
+    # Sets stored before these attributes existed: worked out on first use.
+    _subsets = None
+    _remembered = None
+    _forgotten = None
 
     def __init__(self, id=None, parent=None, maximum_removals=99,
                  superset=False, id_attribute="id"):
@@ -109,6 +134,9 @@ class GenerationalSet(persistent.Persistent):
         self._removals = BTrees.LOBTree.LOBTree()
         self._removed = BTrees.OLBTree.OLBTree()
         self._len = 0
+        self._remembered = 0
+        self._forgotten = 0
+        self._subsets = {}
         if parent is None:
             self._counter = 1
         else:
@@ -122,6 +150,14 @@ class GenerationalSet(persistent.Persistent):
         counter = self._counter
         return self._generation if counter is _SUBSET else counter
 
+    @property
+    def root(self):
+        """The top-level set of the tree this set belongs to (itself for a root)."""
+        s = self
+        while s.parent is not None:
+            s = s.parent
+        return s
+
     def __repr__(self):
         return "<%s %r at generation %s>" % (
             self.__class__.__name__, self.id, self.generation)
@@ -132,15 +168,13 @@ class GenerationalSet(persistent.Persistent):
         """Return the id of ob (its ``id_attribute``); override to change."""
         return getattr(ob, self.id_attribute)
 
-    # The tree
-
     @property
-    def root(self):
-        """The top-level set of the tree this set belongs to (itself for a root)."""
-        s = self
-        while s.parent is not None:
-            s = s.parent
-        return s
+    def entry_id(self):
+        """The id this set has in its parent's updates (and membership)."""
+        id = self._parent_id
+        return self.id if id is None else id
+
+    # The tree
 
     def _updated(self):
         """Bump the tree's generation for a change in self; return it."""
@@ -150,29 +184,47 @@ class GenerationalSet(persistent.Persistent):
             notify(self)
         else:
             parent = self.parent
-            parent.add(self, self.id)
+            id = self._parent_id
+            parent.add(self, parent.get_id(self) if id is None else id)
             self._generation = generation = parent.generation
         return generation
 
-    def _adopt(self, ob):
-        """Make ob, a set joining self, part of this tree.
+    def _adopt(self, ob, id):
+        """Make ob, a set joining self under id, part of this tree.
 
-        A set with its own history (built elsewhere) may have counted past
-        this tree's generation; the tree's generation then jumps past it, so
-        that every generation recorded in ob is older than its joining.
+        Return the first generation of its joining.  A set with members
+        has them renumbered into fresh generations of this tree, in their
+        order, so its events are the tree's newest.
         """
         if ob.parent is None:
             ob.parent = self
         elif ob.parent is not self:
             raise ValueError(
                 "%r belongs to another set; remove it there first" % (ob,))
-        generation = ob.generation
+        ob._parent_id = id
         if ob._counter is not _SUBSET:  # a root until now
             del ob._counter
-            ob._generation = generation
+            ob._generation = 0
         root = self.root
-        if generation > root._counter:
-            root._counter = generation
+        start = root._counter + 1
+        if ob._contents:
+            root._counter = _renumber(ob, start - 1, start)
+        return start
+
+    def _member_sets(self):
+        """Return {id: member set}; work it out for a set stored without it."""
+        subsets = self._subsets
+        if subsets is None:
+            subsets = self.__dict__.get("_v_subsets")
+            if subsets is None:
+                subsets = self._v_subsets = {
+                    id: ob for id, ob in self.items()
+                    if isinstance(ob, GenerationalSet)}
+        return subsets
+
+    def _set_member_sets(self, subsets):
+        self._subsets = subsets
+        self.__dict__.pop("_v_subsets", None)
 
     # Changes
 
@@ -194,9 +246,8 @@ class GenerationalSet(persistent.Persistent):
         # A new member: the steps of _put() that apply, without the call.
         self._contents[generation] = ob
         self._len += 1
-        removed = self._removed
-        if id in removed:  # re-added: no longer a removal
-            del self._removals[removed.pop(id)]
+        if id in self._removed:
+            self._unremove(id)
         self._counter = generation
         notify(self)
 
@@ -214,21 +265,30 @@ class GenerationalSet(persistent.Persistent):
         member it replaces, or None."""
         contents = self._contents
         if old is not None:
-            joining = contents.pop(old) is not ob
+            previous = contents.pop(old)
+            joining = previous is not ob
+            if joining and isinstance(previous, GenerationalSet):
+                _detach(previous)
+                subsets = dict(self._member_sets())
+                del subsets[id]
+                self._set_member_sets(subsets)
         else:
             joining = True
             self._len += 1
-            removed = self._removed
-            if id in removed:  # re-added: no longer a removal
-                del self._removals[removed.pop(id)]
+            if id in self._removed:
+                self._unremove(id)
         is_set = joining and isinstance(ob, GenerationalSet)
         if is_set:
-            self._adopt(ob)
+            start = self._adopt(ob, id)
+            self._set_member_sets({**self._member_sets(), id: ob})
         generation = self._updated()
         contents[generation] = ob
         self._generations[id] = generation
         if is_set:
-            ob._joined = ob._generation = generation
+            ob._joined = start
+            ob._generation = generation
+        if self._kept:
+            self._forget()
 
     def remove(self, ob, id=None):
         """Remove the member with ob's id; raise KeyError(id) if absent."""
@@ -237,20 +297,70 @@ class GenerationalSet(persistent.Persistent):
         old = self._generations.pop(id, None)
         if old is None:
             raise KeyError(id)
-        del self._contents[old]
+        member = self._contents.pop(old)
         self._len -= 1
+        if isinstance(member, GenerationalSet):
+            subsets = dict(self._member_sets())
+            del subsets[id]
+            self._set_member_sets(subsets)
         generation = self._updated()
-        removals, removed = self._removals, self._removed
-        removals[generation] = id
-        removed[id] = generation
+        if isinstance(member, GenerationalSet):
+            _detach(member)
+        self._removals[generation] = id
+        self._removed[id] = generation
+        remembered = self._count_remembered() + 1
         maximum = self.maximum_removals
-        if len(removals) > maximum:
-            while True:
-                evicted = removals.minKey()
-                del removed[removals.pop(evicted)]
-                if len(removals) <= maximum:
-                    break
-            self._evicted = evicted
+        if remembered > maximum:
+            if self._forgotten is None:  # stored before removals were kept
+                self._forgotten = self._evicted
+            # The oldest remembered ones are no longer remembered: kept
+            # for paged clients until _forget() may drop them.
+            removals, evicted, kept = self._removals, self._evicted, self._kept
+            while remembered > maximum:
+                evicted = removals.minKey(evicted + 1)
+                remembered -= 1
+                kept += 1
+            self._evicted, self._kept = evicted, kept
+            self._forget()
+        self._remembered = remembered
+
+    def _count_remembered(self):
+        remembered = self._remembered
+        if remembered is None:  # stored before the count: all remembered
+            remembered = len(self._removals)
+        return remembered
+
+    def _unremove(self, id):
+        """Drop the removal of id, which is a member again."""
+        remembered = self._count_remembered()
+        generation = self._removed.pop(id)
+        del self._removals[generation]
+        if generation <= self._evicted:
+            self._kept -= 1
+        else:
+            self._remembered = remembered - 1
+
+    def _forget(self):
+        """Drop kept removals older than every event of the subtree."""
+        removals, removed = self._removals, self._removed
+        oldest = _oldest_event(self)
+        kept, forgotten = self._kept, None
+        while kept:
+            generation = removals.minKey()
+            if generation >= oldest:
+                break
+            del removed[removals.pop(generation)]
+            kept -= 1
+            forgotten = generation
+        if forgotten is not None:
+            self._kept = kept
+            self._forgotten = forgotten
+
+    @property
+    def forgotten(self):
+        """The latest generation of a removal this set no longer knows."""
+        forgotten = self._forgotten
+        return self._evicted if forgotten is None else forgotten
 
     # Reading
 
@@ -297,7 +407,7 @@ class GenerationalSet(persistent.Persistent):
         except TypeError:  # not comparable with the ids in this set
             return False
 
-    def generational_updates(self, generation, subset=False):
+    def generational_updates(self, generation, limit=None, subset=False):
         """Return what a client at generation must apply to mirror this set.
 
         ``{'generation': G, 'removals': [...], 'adds': [...]}`` with empty
@@ -306,14 +416,25 @@ class GenerationalSet(persistent.Persistent):
         than the tree (the server was restored from a backup).  G is the
         tree's generation.  Called for a member set by its parent (``subset``
         true), ``{'id': ID, ...}`` takes the place of the generation.
+
+        With a ``limit``, the answer is one page: the changes up to a
+        generation G' of at most ``limit`` members, ``'generation': G'`` (the
+        cursor to present next) and ``'more': True`` while G' is short of
+        the tree's generation (see ``paging.py``).  A boolean in limit's
+        place is the seed's positional ``subset`` flag.
         """
+        if isinstance(limit, bool):
+            subset, limit = limit, None
+        if limit is not None and not subset:
+            from .paging import page
+            return page(self, generation, limit)
         current = self._counter
         if generation == current and not subset:
             return {"generation": current}  # a root, up to date: the fast path
         if subset:
             if current is _SUBSET:
                 current = self._generation
-            result = {"id": self.id}
+            result = {"id": self.entry_id}
         elif current is _SUBSET:
             return self._polled_subset_updates(generation)
         else:
@@ -374,7 +495,7 @@ class GenerationalSet(persistent.Persistent):
 
 def _subset_updates(s, generation, whole):
     """Return the entry for member set s for a client at generation."""
-    result = {"id": s.id}
+    result = {"id": s.entry_id}
     if whole or 0 < generation < s._joined:
         # The client holds nothing under this id, or a stale set: send it
         # whole.  (At generation 0 plain adds are complete already.)
@@ -382,6 +503,53 @@ def _subset_updates(s, generation, whole):
     if generation >= s._generation:
         return result
     return s._updates(result, generation, False)
+
+
+def _detach(s):
+    """Make s, a set leaving its parent, a root of its own again."""
+    s._counter = s.generation
+    s.parent = None
+    s._parent_id = None
+
+
+def _oldest_event(s):
+    """Return the generation of the oldest member change in s's subtree
+    (a number above every generation when it has none)."""
+    contents = s._contents
+    # (During a change a member may be out of _contents for a moment: it
+    # comes back as the newest, so the oldest is among the others.)
+    oldest = contents.minKey() if contents else float("inf")
+    for subset in s._member_sets().values():
+        oldest = min(oldest, _oldest_event(subset))
+    return oldest
+
+
+def _renumber(s, last, start):
+    """Give the members of s (and of its subsets) fresh generations after
+    last, in their order; return the last generation given.
+
+    s is joining a tree at generation ``start``: its removals no longer
+    matter (a client older than ``start`` gets it whole).
+    """
+    ids = {generation: id for id, generation in s._generations.items()}
+    contents, generations = ContentsBTree(), GenerationsBTree()
+    for old, ob in s._contents.items():
+        if isinstance(ob, GenerationalSet):
+            if ob._contents:
+                last = _renumber(ob, last, start)  # its key: its last event
+            else:
+                last += 1
+            ob._generation = last
+            ob._joined = start
+        else:
+            last += 1
+        contents[last] = ob
+        generations[ids[old]] = last
+    s._contents, s._generations = contents, generations
+    s._removals = BTrees.LOBTree.LOBTree()
+    s._removed = BTrees.OLBTree.OLBTree()
+    s._evicted = s._forgotten = s._kept = s._remembered = 0
+    return last
 
 
 GSet = GenerationalSet
