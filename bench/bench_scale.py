@@ -21,7 +21,7 @@ Servers: real ``pserve`` processes (waitress, ``threads = 8`` as in
 production.ini) on 127.0.0.1, built from the same .ini template but for
 the storage URI: a FileStorage in a temporary folder, and RelStorage on a
 throwaway PostgreSQL cluster started by ``tests.storage.start_postgresql``
-(history-free, ``cache_local_mb=64``, the URI README.txt gives).
+(history-free, ``cache_local_mb=64``, the URI docs/scaling.txt gives).
 Both databases hold the same data, made with the app's classes before the
 servers start: 16 users, each with 1,000 documents in ``messages``.
 

@@ -45,7 +45,7 @@ DEVICE = "c0ffee" * 10 + "abcd"  # a 64-hex-digit APNs device token
 
 
 def relstorage_uri(dsn):
-    """The URI README.txt recommends for production.ini."""
+    """The URI docs/scaling.txt recommends for production.ini."""
     return zodb_uri_for("postgresql", dsn, keep_history=False, cache_local_mb=16)
 
 
