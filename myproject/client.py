@@ -125,12 +125,14 @@ class SyncClient:
     raise APIError.  One client is used by one thread at a time.
     """
 
-    def __init__(self, base_url, user_id, token, *, timeout=30):
+    def __init__(self, base_url, user_id, token, *, timeout=30,
+                 page_size=None, state=None):
         self.base_url = base_url.rstrip("/")
         self.user_id = user_id
         self.token = token
         self.timeout = timeout
-        self.state = EMPTY
+        self.page_size = page_size  # None: the server's page size
+        self.state = EMPTY if state is None else state
         self.etag = None
 
     @property
@@ -146,6 +148,8 @@ class SyncClient:
     def request(self, method, path="", body=None, headers=()):
         """Send a request with the mirror's generation; return (status, JSON)."""
         url = self.url(path) + f"?generation={self.generation}"
+        if self.page_size is not None:
+            url += f"&limit={self.page_size}"
         data = None if body is None else json.dumps(body).encode("utf-8")
         request = urllib.request.Request(url, data=data, method=method)
         request.add_header("Authorization", f"Bearer {self.token}")
@@ -171,18 +175,38 @@ class SyncClient:
             self.etag = etag
         return status, json.loads(raw)
 
-    def sync(self):
-        """Bring the mirror up to date; return the new generation."""
+    def sync(self, progress=None):
+        """Bring the mirror up to date, page by page; return the generation.
+
+        After each page ``self.state`` is a valid mirror to resume from (an
+        interrupted sync goes on from there); ``progress(generation, more)``
+        is called after each page with the page's cursor and whether more
+        follows.
+        """
         headers = [("If-None-Match", self.etag)] if self.etag else []
-        status, answer = self.request("GET", headers=headers)
-        if status != 304:
-            self.state = apply_json_updates(self.state, answer)
-        return self.generation
+        while True:
+            status, answer = self.request("GET", headers=headers)
+            if status == 304:
+                return self.generation
+            self._apply(answer)
+            more = bool(answer.get("more"))
+            if progress is not None:
+                progress(self.generation, more)
+            if not more:
+                return self.generation
+            headers = []
+
+    def _apply(self, updates):
+        self.state = apply_json_updates(self.state, updates)
+        if updates.get("more"):
+            self.etag = None  # the ETag names the tree, not this page
 
     def _write(self, method, path, body=None):
         _, answer = self.request(method, path, body)
         if "updates" in answer:
-            self.state = apply_json_updates(self.state, answer["updates"])
+            self._apply(answer["updates"])
+            if answer["updates"].get("more"):
+                self.sync()
         return answer
 
     def create(self, set_path, document):
