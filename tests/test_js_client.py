@@ -216,3 +216,29 @@ def test_indexeddb_store_keeps_the_mirror_across_reloads(site, page):
         ["GET", str(python.generation), 304],
     ]
     assert in_page(page, "store.get()")["etag"] == f'"{python.generation}"'
+
+
+def readme_tour_output():
+    text = (JS / "README.md").read_text(encoding="utf-8")
+    block = text.split("<!-- tour output:")[1].split("```\n")[1]
+    return block.splitlines()
+
+
+def test_the_readme_tour_output_is_what_the_tour_prints(live):
+    server, token = live
+    env = dict(os.environ, GSYNC_URL=server.url, GSYNC_USER="alice",
+               GSYNC_TOKEN=token)
+    result = subprocess.run(
+        [node(), "clients/js/examples/tour.mjs"], cwd=TOP, env=env,
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr + server.log()
+    printed = result.stdout.splitlines()
+    # How many pages depends on whether the server pages: compare the rest,
+    # and check the pages lead to the generation the README shows.
+    pages = [json.loads(line.split(" ", 2)[2]) for line in printed
+             if line.startswith("page -> ")]
+    assert pages[-1] == {"generation": 9, "more": False}
+    assert all(page["more"] for page in pages[:-1])
+    expected = readme_tour_output()
+    assert [l for l in printed if not l.startswith("page -> ")] == [
+        l for l in expected if not l.startswith("page -> ")]
