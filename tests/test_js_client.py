@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import pytest
@@ -87,6 +88,7 @@ class StaticAndProxy(http.server.SimpleHTTPRequestHandler):
     page and the API share an origin (CORS is not needed)."""
 
     api = None  # the API server's URL, set on a subclass
+    forwarded = None  # [(method, generation, status)], set on a subclass
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, directory=str(JS), **kwargs)
@@ -116,6 +118,9 @@ class StaticAndProxy(http.server.SimpleHTTPRequestHandler):
             answer = urllib.request.urlopen(request, timeout=30)
         except urllib.error.HTTPError as e:
             answer = e
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+        self.forwarded.append(
+            (self.command, query.get("generation", [None])[0], answer.status))
         with answer:
             body = answer.read()
             self.send_response(answer.status)
@@ -132,11 +137,13 @@ class StaticAndProxy(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture
 def site(live):
     server, token = live
-    handler = type("Handler", (StaticAndProxy,), {"api": server.url})
+    handler = type("Handler", (StaticAndProxy,),
+                   {"api": server.url, "forwarded": []})
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}", server, token
+    yield (f"http://127.0.0.1:{httpd.server_address[1]}", server, token,
+           handler.forwarded)
     httpd.shutdown()
     httpd.server_close()
 
@@ -156,22 +163,15 @@ def page():
         browser.close()
 
 
-# Runs in the page: a SyncClient on an IndexedDBStore, fetch counted.
+# Runs in the page: a SyncClient on an IndexedDBStore, with the browser's
+# own fetch.
 OPEN_CLIENT = """
 async ({token}) => {
   const gsync = await import("/gsync.js");
   const store = new gsync.IndexedDBStore({database: "test", key: "alice"});
-  const requests = [];
-  const fetch = async (url, init) => {
-    const response = await window.fetch(url, init);
-    requests.push([init.method, new URL(url).searchParams.get("generation"),
-                   response.status]);
-    return response;
-  };
   window.client = new gsync.SyncClient({
-    baseUrl: location.origin, userId: "alice", token, store, fetch});
+    baseUrl: location.origin, userId: "alice", token, store});
   window.store = store;
-  window.requests = requests;
   window.stored = await store.get();
 }
 """
@@ -187,7 +187,7 @@ def in_page(page, expression):
 
 
 def test_indexeddb_store_keeps_the_mirror_across_reloads(site, page):
-    url, server, token = site
+    url, server, token, forwarded = site
     page.goto(url + "/")
     page.evaluate(OPEN_CLIENT, {"token": token})
     assert in_page(page, "window.stored") is None
@@ -205,15 +205,16 @@ def test_indexeddb_store_keeps_the_mirror_across_reloads(site, page):
     # Another device writes while the page is away.
     python.patch("tasks/work/w1", {"done": True})
     page.reload()
+    del forwarded[:]
     page.evaluate(OPEN_CLIENT, {"token": token})
     stored = in_page(page, "window.stored")
     assert stored["state"] == held  # the __proto__ id survived IndexedDB
     page.evaluate("async () => { await client.sync(); await client.sync(); }")
     assert in_page(page, "client.state") == python.state
     # It resumed from the stored generation, then the ETag gave a 304.
-    assert page.evaluate("window.requests") == [
-        ["GET", str(held["generation"]), 200],
-        ["GET", str(python.generation), 304],
+    assert forwarded == [
+        ("GET", str(held["generation"]), 200),
+        ("GET", str(python.generation), 304),
     ]
     assert in_page(page, "store.get()")["etag"] == f'"{python.generation}"'
 

@@ -120,8 +120,19 @@ export class IndexedDBStore {
     this.opening ??= new Promise((resolve, reject) => {
       const request = this.indexedDB.open(this.database, 1);
       request.onupgradeneeded = () => request.result.createObjectStore("mirrors");
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
+      request.onsuccess = () => {
+        const db = request.result;
+        // Let another tab upgrade or delete the database instead of blocking it.
+        db.onversionchange = () => {
+          db.close();
+          this.opening = null;
+        };
+        resolve(db);
+      };
+      request.onerror = () => {
+        this.opening = null; // the next call tries again
+        reject(request.error);
+      };
     });
     return this.opening;
   }
@@ -222,7 +233,9 @@ export class SyncClient {
       init.headers["Content-Type"] = "application/json"; // PATCH too: the server reads JSON only
       init.body = JSON.stringify(body);
     }
-    const response = await this.fetch(`${this.url(path)}?${params}`, init);
+    // Called unbound: a browser's fetch refuses any other `this` than window.
+    const fetch = this.fetch;
+    const response = await fetch(`${this.url(path)}?${params}`, init);
     if (response.status === 304) return { status: 304, answer: null, etag: null };
     const text = await response.text();
     if (!response.ok) {
