@@ -215,3 +215,13 @@ test("a failed call does not stop the ones queued after it", async () => {
   await assert.rejects(failed, /offline/);
   assert.equal(await next, 3);
 });
+
+test("fetch is called without a this, as a browser's window.fetch requires", async () => {
+  const thisValues = [];
+  const alice = client(function (url, init) {
+    thisValues.push(this);
+    return json(200, FIRST);
+  });
+  await alice.sync();
+  assert.deepStrictEqual(thisValues, [undefined]);
+});
