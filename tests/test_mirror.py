@@ -322,7 +322,7 @@ def members_in(entry):
 def subtree_events(s):
     """Return the generations of every member of s's subtree."""
     found = []
-    for g, ob in s._contents.items():
+    for g, ob in s._changes():
         found.append(g)
         if isinstance(ob, GSet):
             found.extend(subtree_events(ob))

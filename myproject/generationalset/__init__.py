@@ -58,6 +58,8 @@ another set) has them renumbered into fresh generations of the tree, in
 their order: every event of a tree then has its own generation, and a
 joined set's events all come after its joining starts.
 """
+import heapq
+
 import BTrees.LOBTree
 import BTrees.OLBTree
 import persistent
@@ -66,7 +68,7 @@ __all__ = [
     "GenerationalSet", "GSet",
     "StringIdGenerationalSet", "SGSet",
     "ValueGenerationalSet", "VGSet",
-    "notify",
+    "notify", "upgrade",
 ]
 
 
@@ -117,7 +119,7 @@ class GenerationalSet(persistent.Persistent):
     _counter = _SUBSET
     _kept = 0
     _parent_id = None  # the id the parent holds this set under
-    # Sets stored before these attributes existed: worked out on first use.
+    # None: a set stored by an earlier layout, until upgrade() (evolve).
     _subsets = None
     _remembered = None
     _forgotten = None
@@ -207,24 +209,9 @@ class GenerationalSet(persistent.Persistent):
             ob._generation = 0
         root = self.root
         start = root._counter + 1
-        if ob._contents:
+        if ob._contents or ob._subsets:
             root._counter = _renumber(ob, start - 1, start)
         return start
-
-    def _member_sets(self):
-        """Return {id: member set}; work it out for a set stored without it."""
-        subsets = self._subsets
-        if subsets is None:
-            subsets = self.__dict__.get("_v_subsets")
-            if subsets is None:
-                subsets = self._v_subsets = {
-                    id: ob for id, ob in self.items()
-                    if isinstance(ob, GenerationalSet)}
-        return subsets
-
-    def _set_member_sets(self, subsets):
-        self._subsets = subsets
-        self.__dict__.pop("_v_subsets", None)
 
     # Changes
 
@@ -232,12 +219,16 @@ class GenerationalSet(persistent.Persistent):
         """Add ob, or record a change to the member with its id."""
         if id is None:
             id = self.get_id(ob)
+        if isinstance(ob, GenerationalSet):
+            self._put_set(ob, id)
+            return
         counter = self._counter
-        if counter is _SUBSET or isinstance(ob, GenerationalSet):
+        if counter is _SUBSET or self._subsets:
             self._put(ob, id, self._generations.get(id))
             return
-        # A plain member of a root set, the common case: one descent of
-        # _generations records a new id (and tells whether it was new).
+        # A plain member of a root set without member sets, the common
+        # case: one descent of _generations records a new id (and tells
+        # whether it was new).
         generation = counter + 1
         generations = self._generations
         if not generations.insert(id, generation):
@@ -255,64 +246,95 @@ class GenerationalSet(persistent.Persistent):
         """Record a change to ob; raise KeyError(id) if it is not a member."""
         if id is None:
             id = self.get_id(ob)
+        if isinstance(ob, GenerationalSet) and self._subsets.get(id) is ob:
+            self._put_set(ob, id)
+            return
         old = self._generations.get(id)
         if old is None:
             raise KeyError(id)
         self._put(ob, id, old)
 
     def _put(self, ob, id, old):
-        """Make ob the member with this id; old is the generation of the
-        member it replaces, or None."""
+        """Make ob, not a set, the member with this id; old is the
+        generation of the member it replaces, or None."""
         contents = self._contents
         if old is not None:
-            previous = contents.pop(old)
-            joining = previous is not ob
-            if joining and isinstance(previous, GenerationalSet):
-                _detach(previous)
-                subsets = dict(self._member_sets())
-                del subsets[id]
-                self._set_member_sets(subsets)
+            del contents[old]
+        elif id in self._subsets:
+            self._drop_set(id)  # a set replaced by a plain member
         else:
-            joining = True
             self._len += 1
             if id in self._removed:
                 self._unremove(id)
-        is_set = joining and isinstance(ob, GenerationalSet)
-        if is_set:
-            start = self._adopt(ob, id)
-            self._set_member_sets({**self._member_sets(), id: ob})
         generation = self._updated()
         contents[generation] = ob
         self._generations[id] = generation
-        if is_set:
-            ob._joined = start
-            ob._generation = generation
         if self._kept:
             self._forget()
+
+    def _put_set(self, ob, id):
+        """Make set ob the member with this id, or record a change in it.
+
+        Member sets are kept in ``_subsets``, not in the two big BTrees: a
+        change inside one rewrites no node of them, only this set's record.
+        """
+        subsets = self._subsets
+        if subsets.get(id) is ob:  # a change in ob
+            generation = self._updated()
+            ob._generation = generation
+            if self._kept:
+                self._forget()
+            return
+        if ob.parent is not None and ob.parent is not self:
+            raise ValueError(
+                "%r belongs to another set; remove it there first" % (ob,))
+        old = self._generations.get(id)
+        if old is not None:  # a plain member replaced by a set
+            del self._contents[old]
+            del self._generations[id]
+        elif id in subsets:
+            self._drop_set(id)  # another set under this id
+        else:
+            self._len += 1
+            if id in self._removed:
+                self._unremove(id)
+        start = self._adopt(ob, id)
+        # (In _subsets after the bump: an ancestor joining its own parent
+        # in that bump has not yet got ob, so it joins without members.)
+        generation = self._updated()
+        self._subsets = {**self._subsets, id: ob}
+        ob._joined = start
+        ob._generation = generation
+        if self._kept:
+            self._forget()
+
+    def _drop_set(self, id):
+        """Take the member set with this id out of _subsets; return it."""
+        subsets = dict(self._subsets)
+        s = subsets.pop(id)
+        self._subsets = subsets
+        _detach(s)
+        return s
 
     def remove(self, ob, id=None):
         """Remove the member with ob's id; raise KeyError(id) if absent."""
         if id is None:
             id = self.get_id(ob)
         old = self._generations.pop(id, None)
-        if old is None:
+        if old is not None:
+            del self._contents[old]
+            removed_set = None
+        elif id in self._subsets:
+            removed_set = self._drop_set(id)
+        else:
             raise KeyError(id)
-        member = self._contents.pop(old)
         self._len -= 1
-        if isinstance(member, GenerationalSet):
-            subsets = dict(self._member_sets())
-            del subsets[id]
-            self._set_member_sets(subsets)
         generation = self._updated()
-        if isinstance(member, GenerationalSet):
-            _detach(member)
         self._removals[generation] = id
         self._removed[id] = generation
-        remembered = self._count_remembered() + 1
+        remembered = self._remembered + 1
         maximum = self.maximum_removals
         if remembered > maximum:
-            if self._forgotten is None:  # stored before removals were kept
-                self._forgotten = self._evicted
             # The oldest remembered ones are no longer remembered: kept
             # for paged clients until _forget() may drop them.
             removals, evicted, kept = self._removals, self._evicted, self._kept
@@ -324,15 +346,9 @@ class GenerationalSet(persistent.Persistent):
             self._forget()
         self._remembered = remembered
 
-    def _count_remembered(self):
-        remembered = self._remembered
-        if remembered is None:  # stored before the count: all remembered
-            remembered = len(self._removals)
-        return remembered
-
     def _unremove(self, id):
         """Drop the removal of id, which is a member again."""
-        remembered = self._count_remembered()
+        remembered = self._remembered
         generation = self._removed.pop(id)
         del self._removals[generation]
         if generation <= self._evicted:
@@ -359,23 +375,25 @@ class GenerationalSet(persistent.Persistent):
     @property
     def forgotten(self):
         """The latest generation of a removal this set no longer knows."""
-        forgotten = self._forgotten
-        return self._evicted if forgotten is None else forgotten
+        return self._forgotten
 
     # Reading
 
     def _has(self, id):
-        return id in self._generations
+        return id in self._generations or id in self._subsets
 
     def __getitem__(self, id):
         """Return the member with this id; raise KeyError if absent."""
-        return self._contents[self._generations[id]]
+        generation = self._generations.get(id)
+        if generation is None:
+            return self._subsets[id]
+        return self._contents[generation]
 
     def get(self, id, default=None):
         """Return the member with this id, or default."""
         generation = self._generations.get(id)
         if generation is None:
-            return default
+            return self._subsets.get(id, default)
         return self._contents[generation]
 
     def __len__(self):
@@ -384,17 +402,36 @@ class GenerationalSet(persistent.Persistent):
 
     def __iter__(self):
         """Iterate over the members, oldest change first."""
-        return iter(self._contents.values())
+        return self.values()
 
     def items(self):
         """Iterate over (id, member) pairs in id order."""
         contents = self._contents
-        for id, generation in self._generations.items():
-            yield id, contents[generation]
+        pairs = ((id, contents[generation])
+                 for id, generation in self._generations.items())
+        if not self._subsets:
+            return pairs
+        return heapq.merge(pairs, sorted(self._subsets.items()),
+                           key=lambda pair: pair[0])
 
     def values(self, min_generation=None):
-        """Return the members changed at or after min_generation, oldest first."""
-        return self._contents.values(min_generation)
+        """Iterate over the members changed at or after min_generation,
+        oldest change first."""
+        if not self._subsets:
+            return iter(self._contents.values(min_generation))
+        return (ob for _, ob in self._changes(min_generation))
+
+    def _changes(self, min_generation=None):
+        """Iterate over (generation, member) of the members changed at or
+        after min_generation, oldest change first: the big BTree merged
+        with the few member sets."""
+        low = 0 if min_generation is None else min_generation
+        subsets = sorted((s._generation, s) for s in self._subsets.values()
+                         if s._generation >= low)
+        if not subsets:
+            return iter(self._contents.items(min_generation))
+        return heapq.merge(self._contents.items(min_generation), subsets,
+                           key=lambda pair: pair[0])
 
     def __contains__(self, ob_or_id):
         """Return whether a member has ob_or_id's id (or is that id)."""
@@ -469,23 +506,20 @@ class GenerationalSet(persistent.Persistent):
     def _updates(self, result, generation, whole):
         whole = whole or 0 < generation < self._evicted
         if whole:
-            values = self._contents.values()
+            values = self.values()
         else:
             removals = self._removals.values(generation + 1)
             if removals:
                 result["removals"] = list(removals)
-            values = self._contents.values(generation + 1)
-        entries = list(values)
-        for ob in entries:
-            if isinstance(ob, GenerationalSet):
-                # Member sets stand for their own updates (a second pass
-                # only when there is one: plain members are the usual case).
-                entries = [
-                    _subset_updates(ob, generation, whole)
-                    if isinstance(ob, GenerationalSet) else ob
-                    for ob in entries
-                ]
-                break
+            values = self.values(generation + 1)
+        if self._subsets:
+            # Member sets stand for their own updates.
+            entries = [
+                _subset_updates(ob, generation, whole)
+                if isinstance(ob, GenerationalSet) else ob
+                for ob in values]
+        else:
+            entries = list(values)
         if whole:
             result["contents"] = entries
         elif entries:
@@ -519,37 +553,85 @@ def _oldest_event(s):
     # (During a change a member may be out of _contents for a moment: it
     # comes back as the newest, so the oldest is among the others.)
     oldest = contents.minKey() if contents else float("inf")
-    for subset in s._member_sets().values():
-        oldest = min(oldest, _oldest_event(subset))
+    for subset in s._subsets.values():
+        oldest = min(oldest, subset._generation, _oldest_event(subset))
     return oldest
 
 
-def _renumber(s, last, start):
+def _renumber(s, last, start=None):
     """Give the members of s (and of its subsets) fresh generations after
     last, in their order; return the last generation given.
 
-    s is joining a tree at generation ``start``: its removals no longer
-    matter (a client older than ``start`` gets it whole).
+    With ``start``, s is joining a tree at that generation: its removals no
+    longer matter (a client older than ``start`` gets it whole).  Without,
+    s stays where it is (``upgrade``) and keeps its removals, all older
+    than the new generations.
     """
     ids = {generation: id for id, generation in s._generations.items()}
     contents, generations = ContentsBTree(), GenerationsBTree()
-    for old, ob in s._contents.items():
+    for old, ob in list(s._changes()):
         if isinstance(ob, GenerationalSet):
-            if ob._contents:
+            if ob._contents or ob._subsets:
                 last = _renumber(ob, last, start)  # its key: its last event
             else:
                 last += 1
             ob._generation = last
-            ob._joined = start
+            if start is not None:
+                ob._joined = start
         else:
             last += 1
-        contents[last] = ob
-        generations[ids[old]] = last
+            contents[last] = ob
+            generations[ids[old]] = last
     s._contents, s._generations = contents, generations
-    s._removals = BTrees.LOBTree.LOBTree()
-    s._removed = BTrees.OLBTree.OLBTree()
-    s._evicted = s._forgotten = s._kept = s._remembered = 0
+    if start is not None:
+        s._removals = BTrees.LOBTree.LOBTree()
+        s._removed = BTrees.OLBTree.OLBTree()
+        s._evicted = s._forgotten = s._kept = s._remembered = 0
     return last
+
+
+def upgrade(s):
+    """Bring set s and its subtree, stored by an earlier version of this
+    package, to the current layout; return whether anything changed.
+
+    Idempotent.  Member sets move out of the big BTrees into ``_subsets``;
+    the removal counts are filled in.  A set whose forgotten removals are
+    not older than every change of its subtree (the earlier layout forgot
+    by count only), or a subset with changes older than its joining, has
+    its members renumbered into fresh generations, as a set joining a tree
+    would: clients get those members again once, and pages stay small.
+    """
+    changed = False
+    if s._subsets is None:
+        subsets = {}
+        for id, generation in list(s._generations.items()):
+            ob = s._contents[generation]
+            if isinstance(ob, GenerationalSet):
+                del s._contents[generation]
+                del s._generations[id]
+                subsets[id] = ob
+                if ob.id != id:
+                    ob._parent_id = id
+        s._subsets = subsets
+        changed = True
+    if s._remembered is None:
+        s._remembered = len(s._removals)
+        changed = True
+    if s._forgotten is None:
+        s._forgotten = s._evicted
+        changed = True
+    for subset in s._subsets.values():
+        changed = upgrade(subset) or changed
+    oldest = _oldest_event(s)
+    if oldest <= s._forgotten or (s.parent is not None
+                                  and oldest < s._joined):
+        root = s.root
+        root._counter = _renumber(s, root._counter)
+        if s.parent is not None:
+            s.parent._put_set(s, s.entry_id)  # its new key in its parent
+        notify(root)
+        changed = True
+    return changed
 
 
 GSet = GenerationalSet

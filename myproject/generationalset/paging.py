@@ -28,8 +28,6 @@ holds only the page: it never lists a set's members.
 import heapq
 import itertools
 
-from . import GenerationalSet
-
 # Kinds of events, in the order they sort when they share a generation (a
 # reset at a stale set's reason may share it with the set's first change).
 _RESET, _ADD, _REMOVE, _PRESENT = 0, 1, 1, 1
@@ -113,14 +111,11 @@ class _Walk:
         """Yield the events of s's subtree after the cursor, in order:
         (generation, order, seq, kind, chain, payload)."""
         cursor, seq = self.cursor, self.seq
-        subsets = s._member_sets()
-        # A stale set gets all its members: none of them is older than
-        # the cursor, unless the set was stored before they were kept.
+        subsets = s._subsets
+        # A stale set gets all its members: none of them is older than the
+        # cursor (see the package's layout notes), so this costs nothing.
         low = None if whole else cursor + 1
         members = s._contents.items(low)
-        if subsets:
-            members = ((g, ob) for g, ob in members
-                       if not isinstance(ob, GenerationalSet))
         streams = [((g, _ADD, next(seq), _KIND_ADD, chain, ob)
                     for g, ob in members)]
         if not whole and cursor > 0:
