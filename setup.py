@@ -67,7 +67,7 @@ setup(
     python_requires=">= 3.10",
     packages=find_packages(exclude=["tests", "tests.*", "bench"]),
     include_package_data=True,
-    package_data={"myproject": ["templates/*.jinja2", "static/*"]},
+    package_data={"myproject.admin": ["templates/*.jinja2", "static/*"]},
     zip_safe=False,
     install_requires=requires,
     extras_require={

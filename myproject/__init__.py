@@ -3,26 +3,27 @@ import os
 
 from pyramid.config import Configurator
 
-from . import polls
-from .settings import expand_environment
+from . import settings as app_settings
 
 
 def main(global_config, **settings):
     """Return the Pyramid WSGI application."""
-    settings = expand_environment(settings)
-    _ensure_file_storage_folder(settings.get("zodbconn.uri", ""))
+    settings, parsed = app_settings.parse(settings)
+    _ensure_file_storage_folder(parsed.zodbconn_uri)
     with Configurator(settings=settings) as config:
-        config.include("pyramid_tm")
+        config.registry.myproject_settings = parsed
+        config.include(".request")  # pyramid_tm, request.tm on the class
         config.include("pyramid_retry")
         config.include("pyramid_zodbconn")
         config.include(".resources")
         config.include(".security")
-        config.include(".tweens")
+        config.include(".retry")
+        config.include(".treelocks")
         config.include("pyramid_jinja2")
-        config.include(".views.admin")
-        config.include(".notifications")
+        config.include(".admin")
+        config.include(".push.wiring")
         config.include(".views")
-    return polls.wrap(config.make_wsgi_app())
+    return config.make_wsgi_app()
 
 
 def _ensure_file_storage_folder(uri):

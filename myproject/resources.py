@@ -10,6 +10,10 @@ Traversed: the URL ``/users/alice/messages/m1`` reaches ``SetNode`` and
 ``__name__``/``__parent__`` of the path they were reached by.  A shared
 document sits in several users' trees at once, so its location (and so the
 ACL that applies) comes from the path, not from the document.
+
+A set as the views see it is an ``ISetContext``: the ``User`` for the root
+set of its tree (``/users/alice``), a ``SetNode`` for a subset; both have
+the set as ``gset`` and the tree's owner as ``user``.
 """
 import datetime
 import hashlib
@@ -21,8 +25,8 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from persistent.list import PersistentList
 from pyramid.authorization import ALL_PERMISSIONS, Allow, Deny, Everyone
-from pyramid.settings import aslist
 from pyramid_zodbconn import get_connection
+from zope.interface import Attribute, Interface, implementer
 
 from .generationalset import GSet
 
@@ -38,6 +42,13 @@ def user_principal(user_id):
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc)
+
+
+class ISetContext(Interface):
+    """A set reached by a URL: a tree's root (a User) or a subset."""
+
+    gset = Attribute("The generational set.")
+    user = Attribute("The User whose tree it was reached through.")
 
 
 def check_id(value, what="id"):
@@ -141,7 +152,8 @@ class Users(Persistent):
         return self._users.keys(min, max)
 
     def add(self, user_id, admin=False, sets=()):
-        """Create and return a User starting with these sets.
+        """Create and return a User starting with these sets (a new user
+        of the app starts with the configured ones: ``create_user``).
 
         Raises ValueError for an unusable id, KeyError if it is taken.
         """
@@ -172,6 +184,16 @@ class Users(Persistent):
         return user
 
 
+def create_user(users, settings, user_id, *, admin=False):
+    """Create a user with the configured sets (``myproject.user_sets``).
+
+    settings are the app's parsed ``Settings``.  Raises ValueError for an
+    unusable id, KeyError if it is taken.
+    """
+    return users.add(user_id, admin=admin, sets=settings.user_sets)
+
+
+@implementer(ISetContext)
 class User(Persistent):
     """One user: its tree of sets, its tokens and its devices."""
 
@@ -187,6 +209,14 @@ class User(Persistent):
     @property
     def id(self):
         return self.__name__
+
+    @property
+    def gset(self):
+        return self.tree
+
+    @property
+    def user(self):
+        return self
 
     @property
     def __acl__(self):
@@ -306,8 +336,9 @@ def release_documents(gset):
             ob.holders.remove(gset)
 
 
+@implementer(ISetContext)
 class SetNode:
-    """A set as reached by a URL."""
+    """A subset as reached by a URL."""
 
     def __init__(self, gset, name, parent):
         self.gset = gset
@@ -320,6 +351,11 @@ class SetNode:
     @property
     def user(self):
         return owner_of(self)
+
+    def delete(self):
+        """Remove the set, with everything in it, from its parent set."""
+        release_documents(self.gset)
+        self.__parent__.gset.remove(self.gset, self.__name__)
 
 
 class DocumentNode:
@@ -343,6 +379,16 @@ class DocumentNode:
         # A holder (or an admin visiting it) may read and hide a document
         # shared with it; only edits through the owner's tree are allowed.
         return [] if self.owned else [(Deny, Everyone, "edit")]
+
+    def delete(self):
+        """Delete the document: through its owner's tree it is retracted
+        from every holder; through a tree it was shared into, it is hidden
+        from that tree only.  Return whether it was retracted."""
+        if self.owned:
+            self.document.retract()
+        else:
+            self.document.unplace(self.__parent__.gset)
+        return self.owned
 
 
 def node(ob, name, parent):
@@ -369,13 +415,24 @@ def root_factory(request):
         # Asked for twice (by the security policy, by traversal); kept on
         # the request like its connection, so a retried attempt, which has
         # a new request, starts afresh.
-        request._myproject_site = site
+        serve_site(request, site)
     return site
 
 
+def serve_site(request, site):
+    """Make root_factory return site for request (None: look it up again)."""
+    request._myproject_site = site
+
+
+def zodb_database(registry):
+    """Return the app's database (pyramid_zodbconn opened it in ``main``)."""
+    return zodb_databases(registry)[""]
+
+
+def zodb_databases(registry):
+    """Return pyramid_zodbconn's {name: database} of the app (may be empty)."""
+    return getattr(registry, "_zodb_databases", {})
+
+
 def includeme(config):
-    settings = config.registry.settings
-    settings["myproject.user_sets"] = [
-        check_id(name, "myproject.user_sets entry")
-        for name in aslist(settings.get("myproject.user_sets", ""))]
     config.set_root_factory(root_factory)

@@ -3,14 +3,8 @@
 A request is authenticated by ``Authorization: Bearer <token>`` where the
 token is one this server issued (``<token id>.<secret>``; only a hash of
 the secret is stored) or, when configured, a JWT signed by the
-application's own auth service whose ``sub`` is the user id:
-
-``myproject.jwt.secret``           HS256 shared secret (or ``${ENV}``)
-``myproject.jwt.public_key_file``  RS256 public key (PEM) instead
-``myproject.jwt.audience``         required ``aud``, optional
-``myproject.jwt.issuer``           required ``iss``, optional
-``myproject.jwt.create_users``     create a user on its first valid JWT
-                                   (default true)
+application's own auth service whose ``sub`` is the user id
+(``myproject.jwt.*`` settings).
 
 Principals: ``user:<id>`` for an authenticated user, ``role:admin`` for an
 admin user.  Permissions are granted by the resources' ACLs.
@@ -20,28 +14,20 @@ permission, ``admin-pages``, is granted only to ``role:admin-session``, the
 principal of a browser logged in through the admin login form (a signed
 session cookie), never to a bearer token or JWT, and never through an ACL.
 That principal is in no ACL, so the session cookie opens no API view (the
-API has no CSRF protection and must not be reachable with cookies):
-
-``myproject.admin.session_secret``   secret signing the session cookie (or
-                                     ``${ENV}``); when unset, a random one
-                                     per process (sessions end on restart)
-``myproject.admin.session_secure``   send the cookie over HTTPS only
-                                     (default false)
-``myproject.admin.session_timeout``  seconds of inactivity that end an
-                                     admin session (default 3600)
+API has no CSRF protection and must not be reachable with cookies).  The
+session is configured by the ``myproject.admin.session_*`` settings.
 """
 import logging
 import secrets
 
 import jwt
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
-from pyramid.exceptions import ConfigurationError
 from pyramid.request import RequestLocalCache
 from pyramid.security import Allowed, Denied
 from pyramid.session import SignedCookieSessionFactory
-from pyramid.settings import asbool
 
-from .resources import ADMIN, root_factory, user_principal
+from .resources import ADMIN, create_user, root_factory, user_principal
+from .settings import app_settings
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +63,9 @@ class JWTVerifier:
 
 
 def jwt_verifier_from_settings(settings):
-    """Return a JWTVerifier for the settings, or None if JWTs are off."""
-    secret = settings.get("myproject.jwt.secret")
-    key_file = settings.get("myproject.jwt.public_key_file")
+    """Return a JWTVerifier for the parsed settings, or None if JWTs are off."""
+    secret = settings.jwt_secret
+    key_file = settings.jwt_public_key_file
     if not secret and not key_file:
         return None
     if key_file:
@@ -89,8 +75,8 @@ def jwt_verifier_from_settings(settings):
         key, algorithm = secret, "HS256"
     return JWTVerifier(
         key=key, algorithm=algorithm,
-        audience=settings.get("myproject.jwt.audience") or None,
-        issuer=settings.get("myproject.jwt.issuer") or None)
+        audience=settings.jwt_audience or None,
+        issuer=settings.jwt_issuer or None)
 
 
 def bearer_token(request):
@@ -119,6 +105,11 @@ class SecurityPolicy:
         """Return the User the request is authenticated as, or None."""
         return self._cache.get_or_create(request)
 
+    def reset(self, request):
+        """Forget the identity found for request, to be found again (the
+        poll's shortcut found it on a connection of its own)."""
+        self._cache.clear(request)
+
     def _load_identity(self, request):
         token = bearer_token(request)
         if token is None:
@@ -136,9 +127,8 @@ class SecurityPolicy:
         user = site.users.get(user_id)
         if user is None and self.create_users:
             try:
-                user = site.users.add(
-                    user_id,
-                    sets=request.registry.settings["myproject.user_sets"])
+                user = create_user(site.users, app_settings(request.registry),
+                                   user_id)
             except ValueError:
                 return None
         return user
@@ -192,26 +182,23 @@ def admin_login(request):
 
 def session_factory_from_settings(settings):
     """Return the signed-cookie session factory of the admin pages."""
-    secret = settings.get("myproject.admin.session_secret")
+    secret = settings.admin_session_secret
     if not secret:
         log.warning("myproject.admin.session_secret is not set: admin "
                     "sessions end when this process stops")
         secret = secrets.token_urlsafe(32)
-    elif len(secret) < 32:
-        raise ConfigurationError(
-            "myproject.admin.session_secret must be at least 32 characters")
-    timeout = int(settings.get("myproject.admin.session_timeout", 3600))
+    timeout = settings.admin_session_timeout
     return SignedCookieSessionFactory(
         secret, cookie_name=SESSION_COOKIE, salt="myproject.admin.session",
-        secure=asbool(settings.get("myproject.admin.session_secure", False)),
+        secure=settings.admin_session_secure,
         httponly=True, samesite="Lax", timeout=timeout,
         reissue_time=max(1, timeout // 10), hashalg="sha512")
 
 
 def includeme(config):
-    settings = config.registry.settings
+    settings = app_settings(config.registry)
     config.set_security_policy(SecurityPolicy(
         jwt_verifier=jwt_verifier_from_settings(settings),
-        create_users=asbool(settings.get("myproject.jwt.create_users", True)),
+        create_users=settings.jwt_create_users,
     ))
     config.set_session_factory(session_factory_from_settings(settings))

@@ -4,7 +4,13 @@ import transaction
 import webtest
 
 from myproject import main
-from myproject.resources import APP_ROOT_NAME
+from myproject.resources import (
+    APP_ROOT_NAME,
+    create_user,
+    zodb_database,
+    zodb_databases,
+)
+from myproject.settings import app_settings as parsed_settings
 
 pytest_plugins = ["tests.storage"]
 
@@ -48,7 +54,7 @@ def _close(application):
     service = getattr(application.registry, "push_service", None)
     if service is not None:
         service.stop()
-    for db in getattr(application.registry, "_zodb_databases", {}).values():
+    for db in zodb_databases(application.registry).values():
         db.close()
 
 
@@ -59,14 +65,14 @@ def testapp(app):
 
 def site_of(app):
     """Open the app's database and return (site, connection) for checks."""
-    db = app.registry._zodb_databases[""]
+    db = zodb_database(app.registry)
     conn = db.open(transaction_manager=transaction.TransactionManager())
     return conn.root()[APP_ROOT_NAME], conn
 
 
 def make_user(app, user_id, admin=False):
     """Create a user directly in the database; return its bearer token."""
-    db = app.registry._zodb_databases[""]
+    db = zodb_database(app.registry)
     tm = transaction.TransactionManager()
     conn = db.open(transaction_manager=tm)
     with tm:
@@ -75,9 +81,8 @@ def make_user(app, user_id, admin=False):
             from myproject.resources import Site
             root[APP_ROOT_NAME] = Site()
         site = root[APP_ROOT_NAME]
-        user = site.users.add(
-            user_id, admin=admin,
-            sets=app.registry.settings["myproject.user_sets"])
+        user = create_user(site.users, parsed_settings(app.registry), user_id,
+                           admin=admin)
         token = user.new_token("test")
     conn.close()
     return token

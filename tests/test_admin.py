@@ -11,7 +11,7 @@ from myproject import main
 from myproject.push import Device
 from myproject.push.sender import token_hash
 from myproject.scripts import hash_password as hash_script
-from myproject.scripts.hash_password import hash_password, verify_password
+from myproject.passwords import hash_password, verify_password
 
 from .conftest import _close, app_settings, auth, make_user, site_of
 
@@ -341,7 +341,7 @@ def test_the_dashboard_shows_counts_database_transactions_and_push(
 
 def test_the_dashboard_estimates_documents_from_a_sample(admin, api, app,
                                                          monkeypatch):
-    from myproject.views import admin as admin_views
+    from myproject.admin import pages as admin_views
     monkeypatch.setattr(admin_views, "DOCUMENT_SAMPLE", 2)
     tokens = {name: make_user(app, name) for name in ("a", "b", "c", "d")}
     api.post_json("/users/a/messages", {"id": "1"}, headers=auth(tokens["a"]))
@@ -452,7 +452,7 @@ def test_the_user_page_outlines_the_tree_devices_and_tokens(admin, api, alice):
 
 def test_a_user_page_says_how_many_members_are_not_shown(admin, api, alice,
                                                          monkeypatch):
-    from myproject.views import admin as admin_views
+    from myproject.admin import pages as admin_views
     monkeypatch.setattr(admin_views, "OUTLINE_PER_SET", 3)
     for i in range(5):
         api.post_json("/users/alice/messages", {"id": f"m{i}"},
@@ -544,7 +544,7 @@ def test_admin_actions_are_named_in_the_transaction_log(admin, alice):
 # Sets and documents
 
 def test_a_set_page_pages_through_its_members(admin, api, alice, monkeypatch):
-    from myproject.views import admin as admin_views
+    from myproject.admin import pages as admin_views
     monkeypatch.setattr(admin_views, "SET_PAGE_SIZE", 4)
     for i in range(10):
         api.post_json("/users/alice/messages", {"id": f"m{i}"},

@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from myproject.scripts.hash_password import hash_password
+from myproject.passwords import hash_password
 
 from .servers import Server, write_ini
 

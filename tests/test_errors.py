@@ -265,3 +265,18 @@ def test_a_query_string_that_is_not_utf8_is_400(testapp, headers,
 def test_unicode_digits_are_not_numbers(testapp, admin_token):
     error(testapp.get("/users?limit=%C2%B2", headers=auth(admin_token),
                       status=422), 422)
+
+
+def test_a_storage_error_while_authenticating_is_a_json_500(
+        testapp, headers, monkeypatch):
+    from ZODB.POSException import POSKeyError
+
+    from myproject.resources import Site
+
+    def lost(self, token):
+        raise POSKeyError(b"\0" * 8)
+
+    monkeypatch.setattr(Site, "user_for_token", lost)
+    r = testapp.post_json("/users/alice/messages", {"id": "m1"},
+                          headers=headers, status=500)
+    assert error(r, 500)["error"] == "internal_server_error"

@@ -125,7 +125,7 @@ def test_state_of_matches_what_the_api_mirror_holds(tmp_path):
     from myproject.client import EMPTY, apply_json_updates
     from myproject.generationalset import GSet
     from myproject.resources import Document
-    from myproject.views.input import to_json
+    from myproject.sync import to_json
 
     tree = GSet("alice")
     messages = GSet("messages")

@@ -3,7 +3,7 @@ import threading
 
 import pytest
 
-from myproject.throttle import LoginThrottle
+from myproject.admin.throttle import LoginThrottle
 
 
 class Clock:

@@ -15,7 +15,7 @@ import webtest
 from pyramid.exceptions import ConfigurationError
 
 from myproject import main
-from myproject.tweens import LOCK_CLASS, PostgresTreeLocks, TreeLocks
+from myproject.treelocks import LOCK_CLASS, PostgresTreeLocks, TreeLocks
 
 from .conftest import _close, app_settings, auth, make_user
 
@@ -52,7 +52,7 @@ def advisory_locks(connection):
 
 def test_a_write_waits_for_the_lock_and_gives_up_with_503(
         locked_app, other_process, caplog):
-    caplog.set_level(logging.INFO, logger="myproject.tweens")
+    caplog.set_level(logging.INFO, logger="myproject.retry")
     token = make_user(locked_app, "alice")
     testapp = webtest.TestApp(locked_app)
     with other_process.cursor() as cursor:
@@ -112,8 +112,10 @@ def test_a_lost_connection_is_made_again(other_process):
 
 
 def test_without_a_dsn_the_locks_are_this_process_s(tmp_path):
-    from myproject.tweens import tree_locks_from_settings
-    assert isinstance(tree_locks_from_settings({}), TreeLocks)
+    from myproject.settings import parse
+    from myproject.treelocks import tree_locks_from_settings
+    _, settings = parse(app_settings(tmp_path))
+    assert isinstance(tree_locks_from_settings(settings), TreeLocks)
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "soon", "inf"])

@@ -32,13 +32,7 @@ from aioapns.exceptions import (
 from pyramid.exceptions import ConfigurationError
 from zope.interface import implementer
 
-from . import config
-from .sender import SENT, ISender, Outcome, Result, collapse_id
-
-PREFIX = config.PREFIX + "apns."
-
-#: Device environments that go to the APNs sandbox (development builds).
-SANDBOX_ENVIRONMENTS = frozenset({"sandbox", "development"})
+from .sender import SANDBOX, SENT, ISender, Outcome, Result, collapse_id
 
 #: Reasons meaning the token will never work again: remove the device.
 DEAD_TOKEN_REASONS = frozenset(
@@ -109,7 +103,7 @@ class APNsSender:
     async def send(self, user_id, generation, device):
         """Return the ``Result`` of one background push to ``device``."""
         use_sandbox = (
-            self._sandbox or device.environment in SANDBOX_ENVIRONMENTS)
+            self._sandbox or device.environment == SANDBOX)
         client = self._client(use_sandbox)
         request = NotificationRequest(
             device_token=device.token,
@@ -249,34 +243,31 @@ def _consume(future):
 
 
 def sender_from_settings(settings):
-    """Return an ``APNsSender`` from ``myproject.push.apns.*`` settings.
+    """Return an ``APNsSender`` from the parsed ``myproject.push.apns.*``.
 
-    Reads the key file named by ``key_file`` now, so a missing file stops
-    the start.  Raises ``ConfigurationError`` naming a bad setting.
+    Reads the key file now, so a missing file stops the start.  Raises
+    ``ConfigurationError`` naming the setting.
     """
-    def required(name):
-        return config.text(settings, PREFIX + name, required_for="apns")
-
-    key_file = required("key_file")
+    key_file = settings.push_apns_key_file
     try:
         with open(key_file, encoding="ascii") as f:
             key = f.read()
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(
-            f"{PREFIX}key_file: cannot read {key_file} ({type(exc).__name__})"
-        ) from None
-    options = dict(
-        key_id=required("key_id"),
-        team_id=required("team_id"),
-        topic=required("topic"),
-        sandbox=config.flag(settings, PREFIX + "sandbox"),
-        pool_size=config.number(settings, PREFIX + "pool_size", 10),
-        timeout=config.number(settings, PREFIX + "timeout", 10.0, float),
-        server=config.host_port(settings, PREFIX + "server"),
-        sandbox_server=config.host_port(settings, PREFIX + "sandbox_server"),
-        ca_file=config.text(settings, PREFIX + "ca_file"),
-    )
+            f"myproject.push.apns.key_file: cannot read {key_file} "
+            f"({type(exc).__name__})") from None
     try:
-        return APNsSender(key=key, **options)
+        return APNsSender(
+            key=key,
+            key_id=settings.push_apns_key_id,
+            team_id=settings.push_apns_team_id,
+            topic=settings.push_apns_topic,
+            sandbox=settings.push_apns_sandbox,
+            pool_size=settings.push_apns_pool_size,
+            timeout=settings.push_apns_timeout,
+            server=settings.push_apns_server,
+            sandbox_server=settings.push_apns_sandbox_server,
+            ca_file=settings.push_apns_ca_file or None)
     except ValueError as exc:
-        raise ConfigurationError(f"{PREFIX}key_file {key_file}: {exc}") from None
+        raise ConfigurationError(
+            f"myproject.push.apns.key_file {key_file}: {exc}") from None

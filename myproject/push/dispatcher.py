@@ -38,9 +38,9 @@ COUNTERS = ("sent", "failed", "retried", "pruned", "dropped")
 
 @dataclass(frozen=True)
 class Device:
-    """A push target: ``platform`` ``apns`` or ``fcm``, its token, and for
-    APNs the ``environment`` (``production``, or ``sandbox`` for
-    development builds).  Its repr shows a hash of the token, never the token."""
+    """A push target: its platform (one of ``sender.PLATFORMS``), its token
+    and its environment (one of ``sender.ENVIRONMENTS``; APNs only).  Its
+    repr shows a hash of the token, never the token."""
 
     platform: str
     token: str

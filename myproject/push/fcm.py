@@ -25,13 +25,11 @@ from pyramid.exceptions import ConfigurationError
 from requests.adapters import HTTPAdapter
 from zope.interface import implementer
 
-from . import config
 from .backoff import parse_retry_after
 from .sender import SENT, ISender, Outcome, Result, collapse_id
 
 logger = logging.getLogger(__name__)
 
-PREFIX = config.PREFIX + "fcm."
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 
 #: FCM error codes meaning the token will never work again.
@@ -168,24 +166,21 @@ class FCMSender:
 
 
 def sender_from_settings(settings):
-    """Return an ``FCMSender`` from ``myproject.push.fcm.*`` settings.
+    """Return an ``FCMSender`` from the parsed ``myproject.push.fcm.*``.
 
-    Raises ``ConfigurationError`` for a bad setting or unreadable file.
+    Raises ``ConfigurationError`` for an unreadable or unusable file.
     """
-    path = config.text(settings, PREFIX + "service_account_file",
-                       required_for="fcm")
-    options = dict(
-        project_id=config.text(settings, PREFIX + "project_id"),
-        server=config.text(settings, PREFIX + "server"),
-        timeout=config.number(settings, PREFIX + "timeout", 10.0, float),
-        workers=config.number(settings, PREFIX + "workers", 4),
-    )
+    key = "myproject.push.fcm.service_account_file"
+    path = settings.push_fcm_service_account_file
     try:
-        return FCMSender(service_account_file=path, **options)
+        return FCMSender(
+            service_account_file=path,
+            project_id=settings.push_fcm_project_id or None,
+            server=settings.push_fcm_server or None,
+            timeout=settings.push_fcm_timeout,
+            workers=settings.push_fcm_workers)
     except OSError as exc:
         raise ConfigurationError(
-            f"{PREFIX}service_account_file: cannot read {path} "
-            f"({type(exc).__name__})") from None
+            f"{key}: cannot read {path} ({type(exc).__name__})") from None
     except ValueError as exc:
-        raise ConfigurationError(
-            f"{PREFIX}service_account_file {path}: {exc}") from None
+        raise ConfigurationError(f"{key} {path}: {exc}") from None

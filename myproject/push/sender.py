@@ -15,6 +15,16 @@ from zope.interface import Attribute, Interface
 #: The longest collapse id APNs accepts, in bytes.
 COLLAPSE_ID_MAX = 64
 
+#: Device platforms, each served by a sender.
+PLATFORMS = ("apns", "fcm")
+#: Environments of an APNs device: its app's build (``aps-environment``)
+#: is served by Apple's production host or its sandbox (development) one.
+#: FCM devices are always ``production``.
+ENVIRONMENTS = ("production", "sandbox")
+SANDBOX = "sandbox"
+#: Hex digits of a ``token_hash``.
+TOKEN_HASH_LENGTH = 12
+
 
 class Outcome(enum.Enum):
     """What the dispatcher does with a push after one attempt."""
@@ -64,8 +74,10 @@ class ISender(Interface):
 
 
 def token_hash(token):
-    """Return a short, stable, non-reversible tag for a device token."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:10]
+    """Return a short, stable, non-reversible tag for a device token (for
+    logs, the admin pages and API answers: never the token itself)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[
+        :TOKEN_HASH_LENGTH]
 
 
 def collapse_id(user_id):

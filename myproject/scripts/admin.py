@@ -15,7 +15,8 @@ import sys
 from pyramid.paster import bootstrap, setup_logging
 from zc.lockfile import LockError
 
-from ..resources import root_factory
+from ..resources import create_user, root_factory, serve_site, zodb_databases
+from ..settings import app_settings
 
 
 def parse_args(argv):
@@ -42,7 +43,9 @@ def parse_args(argv):
 
 
 def run(args, site, settings, out):
-    """Carry out one command on the site; return the exit status."""
+    """Carry out one command on the site; return the exit status.
+
+    settings are the app's parsed ``Settings``."""
     users = site.users
     if args.command == "list-users":
         for user in users.values():
@@ -52,8 +55,8 @@ def run(args, site, settings, out):
         return 0
     if args.command == "add-user":
         try:
-            user = users.add(args.user_id, admin=args.admin,
-                             sets=settings["myproject.user_sets"])
+            user = create_user(users, settings, args.user_id,
+                               admin=args.admin)
         except ValueError as e:
             return _fail(str(e))
         except KeyError:
@@ -101,14 +104,14 @@ def main(argv=None, out=None):
         with request.tm:
             # Looked up again inside the transaction: beginning it aborted
             # the one bootstrap ran the root factory in.
-            request._myproject_site = None
-            status = run(args, root_factory(request), registry.settings,
+            serve_site(request, None)
+            status = run(args, root_factory(request), app_settings(registry),
                          out or sys.stdout)
             if status:
                 request.tm.abort()
     finally:
         env["closer"]()
-        for db in getattr(registry, "_zodb_databases", {}).values():
+        for db in zodb_databases(registry).values():
             db.close()
     return status
 

@@ -1,14 +1,12 @@
-"""Views: the JSON sync API, the users API and JSON errors.
+"""Views: the JSON sync API, the users and devices API, JSON errors, and
+the poll's shortcut through traversal (``poll.py``)."""
+from pyramid.tweens import INGRESS
 
-Settings read here:
-
-``myproject.max_body_size``  largest accepted request body in bytes
-                             (default 1048576); larger ones get 413
-"""
+OUTER_EXCVIEW = "myproject.views.errors.outer_excview_tween_factory"
 
 
 def includeme(config):
-    settings = config.registry.settings
-    settings["myproject.max_body_size"] = int(
-        settings.get("myproject.max_body_size", 1024 * 1024))
+    config.add_tween(OUTER_EXCVIEW, under=INGRESS)
+    config.add_tween("myproject.views.poll.poll_tween_factory",
+                     under=OUTER_EXCVIEW)
     config.scan(".")

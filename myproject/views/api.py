@@ -1,9 +1,11 @@
 """The JSON sync API: a user's tree, its sets and documents.
 
-A GET of the tree (``/users/<id>``) or of a set returns its updates since
-the client's generation.  Writes answer with what they wrote and, when the
-request carried a generation, ``updates``: everything that changed in the
-user's tree since then, the write included.
+A set is an ``ISetContext``: the tree itself (``/users/<id>``) or a subset
+(``/users/<id>/<set>/...``), served by the same views.  A GET of a set
+returns its updates since the client's generation (``sync.poll``).  Writes
+answer with what they wrote and, when the request carried a generation,
+``updates``: everything that changed in the user's tree since then, the
+write included.
 """
 import uuid
 
@@ -16,22 +18,10 @@ from pyramid.httpexceptions import (
 )
 from pyramid.view import view_config
 
+from .. import sync
 from ..generationalset import GSet
-from ..resources import (
-    Document,
-    DocumentNode,
-    SetNode,
-    Site,
-    User,
-    release_documents,
-)
-from .input import (
-    client_generation,
-    json_body,
-    to_json,
-    updates_since,
-    valid_id,
-)
+from ..resources import Document, DocumentNode, ISetContext, SetNode, Site
+from .wire import answer, client_generation, json_body, valid_id
 
 
 @view_config(context=Site, request_method="GET", renderer="json")
@@ -48,63 +38,34 @@ def service_description(context, request):
     }
 
 
-def _respond(request, user, body, status=None):
-    generation = client_generation(request)
-    if generation is not None:
-        body["updates"] = updates_since(request, user, generation)
-    if status is not None:
-        request.response.status = status
-    return body
-
-
 # Reading
 
-def poll(gset, generation, if_none_match):
-    """Return (headers, updates) for a poll of gset, updates None for 304.
-
-    Shared by the views below and the poll fast path (``myproject.polls``).
-    """
-    etag = str(gset.root.generation)
-    headers = {"ETag": f'"{etag}"', "Cache-Control": "private, no-cache"}
-    if etag in if_none_match:
-        return headers, None
-    return headers, to_json(gset.generational_updates(generation))
-
-
-def _set_updates(request, gset):
-    headers, updates = poll(gset, client_generation(request) or 0,
-                            request.if_none_match)
+@view_config(context=ISetContext, request_method="GET", renderer="json",
+             permission="view")
+def set_get(context, request):
+    """Return the updates of the set (and its subsets) since ``generation``."""
+    headers, updates = sync.poll(context.gset, client_generation(request) or 0,
+                                 request.if_none_match)
     if updates is None:
         return HTTPNotModified(headers=headers)
     request.response.headers.update(headers)
     return updates
 
 
-@view_config(context=User, request_method="GET", renderer="json",
-             permission="view")
-def tree_get(context, request):
-    """Return the updates of the user's whole tree since ``generation``."""
-    return _set_updates(request, context.tree)
-
-
-@view_config(context=SetNode, request_method="GET", renderer="json",
-             permission="view")
-def set_get(context, request):
-    """Return the updates of a set (and its subsets) since ``generation``."""
-    return _set_updates(request, context.gset)
-
-
 @view_config(context=DocumentNode, request_method="GET", renderer="json",
              permission="view")
 def document_get(context, request):
     """Return the document."""
-    return _respond(request, context.user,
-                    {"document": context.document.data})
+    return answer(request, context.user, {"document": context.document.data})
 
 
 # Creating
 
-def _create(request, gset, user):
+@view_config(context=ISetContext, request_method="POST", renderer="json",
+             permission="edit")
+def set_post(context, request):
+    """Create a document (``{"id": ...}``) or a set (``{"set": ...}``)."""
+    gset = context.gset
     body = json_body(request)
     if "id" not in body and "set" in body:
         set_id = valid_id(body["set"], "set")
@@ -114,35 +75,21 @@ def _create(request, gset, user):
         _refuse_taken(gset, set_id)
         gset.add(GSet(set_id))
         result = {"set": set_id}
-        location = request.resource_url(request.context, set_id)
+        location = request.resource_url(context, set_id)
     else:
         doc_id = body.setdefault("id", uuid.uuid4().hex)
         valid_id(doc_id)
         _refuse_taken(gset, doc_id)
-        Document(body, owner=user.id).place(gset)
+        Document(body, owner=context.user.id).place(gset)
         result = {"document": body}
-        location = request.resource_url(request.context, doc_id)
+        location = request.resource_url(context, doc_id)
     request.response.location = location
-    return _respond(request, user, result, status=HTTPCreated.code)
+    return answer(request, context.user, result, status=HTTPCreated.code)
 
 
 def _refuse_taken(gset, id):
     if id in gset:
         raise HTTPConflict(f"{id!r} exists already in this set")
-
-
-@view_config(context=User, request_method="POST", renderer="json",
-             permission="edit")
-def tree_post(context, request):
-    """Create a document or a set at the top of the user's tree."""
-    return _create(request, context.tree, context)
-
-
-@view_config(context=SetNode, request_method="POST", renderer="json",
-             permission="edit")
-def set_post(context, request):
-    """Create a document (``{"id": ...}``) or a set (``{"set": ...}``)."""
-    return _create(request, context.gset, context.user)
 
 
 @view_config(context=DocumentNode, request_method="POST", renderer="json",
@@ -169,7 +116,7 @@ def document_put(context, request):
     """Replace the document; every user holding it sees the change."""
     body = _body_for(request, context)
     context.document.replace(body)
-    return _respond(request, context.user, {"document": body})
+    return answer(request, context.user, {"document": body})
 
 
 @view_config(context=DocumentNode, request_method="PATCH", renderer="json",
@@ -179,7 +126,7 @@ def document_patch(context, request):
     patch = _body_for(request, context)
     body = merge_patch(context.document.data, patch)
     context.document.replace(body)
-    return _respond(request, context.user, {"document": body})
+    return answer(request, context.user, {"document": body})
 
 
 def merge_patch(target, patch):
@@ -200,16 +147,10 @@ def merge_patch(target, patch):
 def document_delete(context, request):
     """Delete the document: its owner retracts it from every holder;
     a user it was shared with hides it from its own tree only."""
-    document = context.document
-    if context.owned:
-        if not request.has_permission("edit", context):
-            raise HTTPForbidden("not allowed to delete this document")
-        document.retract()
-    else:
-        parent = context.__parent__
-        document.unplace(parent.tree if isinstance(parent, User)
-                         else parent.gset)
-    return _respond(request, context.user, {"deleted": context.__name__})
+    if context.owned and not request.has_permission("edit", context):
+        raise HTTPForbidden("not allowed to delete this document")
+    context.delete()
+    return answer(request, context.user, {"deleted": context.__name__})
 
 
 @view_config(context=DocumentNode, name="share", request_method="POST",
@@ -241,7 +182,7 @@ def document_share(context, request):
     for target in targets:
         if target.get(context.document.id) is None:
             context.document.place(target)
-    return _respond(request, context.user, {
+    return answer(request, context.user, {
         "document": context.document.data,
         "shared_with": sorted({s.root.id for s in context.document.holders
                                if s.root.id != context.document.owner}),
@@ -271,12 +212,8 @@ def _set_at(tree, path):
              permission="edit")
 def set_delete(context, request):
     """Remove the set, with everything in it, from its parent."""
-    gset = context.gset
-    parent = context.__parent__
-    parent_set = parent.tree if isinstance(parent, User) else parent.gset
-    release_documents(gset)
-    parent_set.remove(gset, context.__name__)
-    return _respond(request, context.user, {"deleted": context.__name__})
+    context.delete()
+    return answer(request, context.user, {"deleted": context.__name__})
 
 
 @view_config(context=SetNode, request_method=("PUT", "PATCH"),

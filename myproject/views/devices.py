@@ -3,17 +3,16 @@
 ``GET /users/<id>/@@devices``                 the user's devices
 ``POST /users/<id>/@@devices``                register
     ``{"platform": "apns"|"fcm", "token": ..., "environment": ...}``
-    (``environment``: ``production`` (default) or ``sandbox``, APNs only);
+    (``environment``: ``production`` (default) or ``sandbox``, APNs only:
+    ``push.sender.PLATFORMS`` and ``ENVIRONMENTS``);
     a token registered by another user moves to this one
 ``DELETE /users/<id>/@@devices/<token>``      unregister
 
-Settings: ``myproject.push.max_devices`` (per user, default 20).
+Devices per user: at most ``myproject.push.max_devices``.
 
 ``GET /@@push`` (admins): the push dispatcher's senders and counters
 (sent, failed, retried, pruned, dropped, queue_depth).
 """
-import hashlib
-
 from pyramid.httpexceptions import (
     HTTPConflict,
     HTTPCreated,
@@ -22,11 +21,11 @@ from pyramid.httpexceptions import (
 )
 from pyramid.view import view_config
 
+from ..push.sender import ENVIRONMENTS, PLATFORMS, token_hash
 from ..resources import Site, User
-from .input import json_body
+from ..settings import app_settings
+from .wire import json_body
 
-PLATFORMS = ("apns", "fcm")
-ENVIRONMENTS = ("production", "sandbox")
 MAX_TOKEN_LENGTH = 512
 
 
@@ -53,9 +52,10 @@ def devices_post(context, request):
     body = json_body(request)
     platform = body.get("platform")
     token = body.get("token")
-    environment = body.get("environment", "production")
+    environment = body.get("environment", ENVIRONMENTS[0])
     if platform not in PLATFORMS:
-        raise HTTPUnprocessableEntity("platform must be 'apns' or 'fcm'")
+        raise HTTPUnprocessableEntity(
+            f"platform must be {' or '.join(map(repr, PLATFORMS))}")
     if (not isinstance(token, str) or not token.strip()
             or len(token) > MAX_TOKEN_LENGTH or not token.isprintable()
             or "/" in token):
@@ -64,8 +64,8 @@ def devices_post(context, request):
             "characters without '/'")
     if environment not in ENVIRONMENTS:
         raise HTTPUnprocessableEntity(
-            "environment must be 'production' or 'sandbox'")
-    limit = request.registry.settings["myproject.push.max_devices"]
+            f"environment must be {' or '.join(map(repr, ENVIRONMENTS))}")
+    limit = app_settings(request.registry).push_max_devices
     if token not in context.devices and len(context.devices) >= limit:
         raise HTTPConflict(
             f"at most {limit} devices per user: unregister one first")
@@ -85,12 +85,7 @@ def devices_delete(context, request):
         request.root.unregister_device(context, request.subpath[0])
     except KeyError:
         raise HTTPNotFound("no such device") from None
-    return {"unregistered": token_fingerprint(request.subpath[0])}
-
-
-def token_fingerprint(token):
-    """Return a short, non-reversible name for a token, fit for logs."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:12]
+    return {"unregistered": token_hash(request.subpath[0])}
 
 
 @view_config(context=Site, name="push", request_method="GET",

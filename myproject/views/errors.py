@@ -1,14 +1,17 @@
 """Errors as JSON: ``{"error": ..., "detail": ...}`` with the right status.
 
 Views raise (never return) error responses, so pyramid_tm aborts the
-transaction: a failed request commits nothing.
+transaction: a failed request commits nothing.  Pyramid's exception view
+tween sits under pyramid_tm; ``outer_excview_tween_factory`` puts the same
+tween at the top too, so that what fails above it (authentication, which
+pyramid_tm asks for first, a tree lock, the poll's shortcut) gets these
+views as well, never the server's plain 500.  Conflicts that outlast
+their retries are answered 503 by ``myproject.retry``.
 """
 import logging
 import re
 
 from pyramid.exceptions import PredicateMismatch
-from pyramid_retry import is_last_attempt
-from transaction.interfaces import TransientError
 from pyramid.httpexceptions import (
     HTTPBadRequest,
     HTTPException,
@@ -17,6 +20,7 @@ from pyramid.httpexceptions import (
     HTTPNotFound,
     HTTPUnauthorized,
 )
+from pyramid.tweens import excview_tween_factory
 from pyramid.view import (
     exception_view_config,
     forbidden_view_config,
@@ -83,22 +87,6 @@ def forbidden(exc, request):
                       else "not allowed here")
 
 
-@exception_view_config(TransientError, renderer="json")
-def busy(exc, request):
-    # Rendered for every attempt that ends in a conflict (pyramid_tm renders
-    # a failed commit through the exception views), but sent only when
-    # pyramid_retry's attempts are used up: before that it retries, and
-    # logs so (myproject.tweens).
-    if is_last_attempt(request):
-        log.warning("gave up on %s %s after %s attempts: %s", request.method,
-                    request.path, request.environ.get("retry.attempts"),
-                    exc.__class__.__name__)
-    request.response.status = 503
-    request.response.headers["Retry-After"] = "1"
-    return {"error": "service_unavailable",
-            "detail": "too many concurrent writes; nothing was saved, retry"}
-
-
 @exception_view_config(UnicodeDecodeError, renderer="json")
 def not_utf8(exc, request):
     # WebOb decodes the query string and form bodies as UTF-8 when a view
@@ -115,3 +103,8 @@ def server_error(exc, request):
     request.response.status = 500
     return {"error": "internal_server_error",
             "detail": "the server failed; nothing was saved"}
+
+
+def outer_excview_tween_factory(handler, registry):
+    """Pyramid's exception view tween, for the tweens above pyramid_tm."""
+    return excview_tween_factory(handler, registry)

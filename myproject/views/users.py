@@ -18,8 +18,9 @@ from pyramid.httpexceptions import (
 )
 from pyramid.view import view_config
 
-from ..resources import User, Users
-from .input import json_body, query_parameter, valid_id
+from ..resources import User, Users, create_user
+from ..settings import app_settings
+from .wire import json_body, query_parameter, valid_id
 
 MAX_PAGE = 1000
 _DIGITS = re.compile(r"[0-9]{1,9}\Z")
@@ -77,8 +78,8 @@ def users_post(context, request):
         raise HTTPUnprocessableEntity("admin must be true or false")
     if user_id in context:
         raise HTTPConflict(f"user {user_id!r} exists already")
-    user = context.add(user_id, admin=admin,
-                       sets=request.registry.settings["myproject.user_sets"])
+    user = create_user(context, app_settings(request.registry), user_id,
+                       admin=admin)
     token = user.new_token("created with the user")
     request.response.status = HTTPCreated.code
     request.response.location = request.resource_url(user)

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from myproject.push import build_dispatcher
+from myproject.settings import parse
 
 from .fakes import FakeAPNs, FakeFCM, push_settings, write_apns_key
 
@@ -75,6 +76,13 @@ def pruned():
     return Pruned()
 
 
+def dispatcher_from(settings, *, prune=None):
+    """Return build_dispatcher() of these ``myproject.push.*`` settings, parsed
+    as the app parses its own (which needs a storage URI besides)."""
+    _, parsed = parse(dict({"zodbconn.uri": "memory://"}, **settings))
+    return build_dispatcher(parsed, prune=prune)
+
+
 @pytest.fixture
 def make_dispatcher(settings, pruned):
     """Return ``make(start=True, **overrides)`` building from ``settings``
@@ -85,7 +93,7 @@ def make_dispatcher(settings, pruned):
         merged = dict(settings)
         merged.update({"myproject.push." + k: str(v)
                        for k, v in overrides.items()})
-        dispatcher = build_dispatcher(merged, prune=pruned)
+        dispatcher = dispatcher_from(merged, prune=pruned)
         made.append(dispatcher)
         if start:
             dispatcher.start()

@@ -1,16 +1,17 @@
-"""build_dispatcher: settings in, a dispatcher (not started) out."""
+"""build_dispatcher: parsed settings in, a dispatcher (not started) out."""
 import logging
 import threading
 
 import pytest
 from pyramid.exceptions import ConfigurationError
 
-from myproject.push import Device, Dispatcher, build_dispatcher
+from myproject.push import Device, Dispatcher
 from myproject.push.apns import APNsSender
-from myproject.push.config import host_port
 from myproject.push.fcm import FCMSender
 from myproject.push.log import LogSender
+from myproject.settings import HostPort
 
+from .conftest import dispatcher_from as build_dispatcher
 from .fakes import eventually
 
 P = "myproject.push."
@@ -123,11 +124,19 @@ def test_bad_option_values_are_refused(settings):
     ("", None),
 ])
 def test_server_overrides_are_host_and_port(value, expected):
-    assert host_port({"k": value}, "k") == expected
+    _, parsed = _parse_server(value)
+    assert parsed.push_apns_server == expected
 
 
 @pytest.mark.parametrize("value", ["localhost", "localhost:", ":443",
                                    "host:https"])
 def test_a_server_override_without_a_port_is_refused(value):
-    with pytest.raises(ConfigurationError):
-        host_port({"k": value}, "k")
+    with pytest.raises(ConfigurationError, match=r"apns\.server: host:port"):
+        _parse_server(value)
+    with pytest.raises(ValueError):
+        HostPort().parse(value)
+
+
+def _parse_server(value):
+    from myproject.settings import parse
+    return parse({"zodbconn.uri": "memory://", P + "apns.server": value})

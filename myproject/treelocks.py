@@ -19,20 +19,19 @@ do not use).  A process that dies releases its locks with its
 connections.  ``myproject.tree_lock_timeout`` (seconds, default 10) bounds
 the wait: past it the request is retried like a conflict, and answered 503
 once its attempts are used up.  Without the setting, ZODB's conflict
-detection and pyramid_retry (with the jittered back-off in ``includeme``)
+detection and pyramid_retry (with the back-off of ``myproject.retry``)
 serialize writes across processes.
 """
 import contextlib
 import logging
-import math
-import random
 import threading
-import time
 import zlib
 
 from pyramid.exceptions import ConfigurationError
-from pyramid_retry import IBeforeRetry, is_last_attempt, mark_error_retryable
 from transaction.interfaces import TransientError
+
+from .retry import retryable
+from .settings import app_settings
 
 log = logging.getLogger(__name__)
 
@@ -110,14 +109,14 @@ class PostgresTreeLocks:
                     cursor.execute("SELECT pg_advisory_lock(%s, %s)",
                                    (LOCK_CLASS, key))
             except psycopg2.errors.LockNotAvailable:
-                raise _retryable(TreeBusy(
+                raise retryable(TreeBusy(
                     f"the tree of {user_id!r} stayed locked for "
                     f"{self._timeout_ms} ms")) from None
             except psycopg2.Error as e:
                 self._drop_connection()
                 log.warning("tree lock for %r: %s: %s", user_id,
                             e.__class__.__name__, str(e).strip())
-                raise _retryable(TreeBusy("the tree lock database failed")
+                raise retryable(TreeBusy("the tree lock database failed")
                                  ) from None
             try:
                 yield
@@ -130,30 +129,17 @@ class PostgresTreeLocks:
                     self._drop_connection()
 
 
-def _retryable(exc):
-    mark_error_retryable(exc)
-    return exc
-
-
 def tree_locks_from_settings(settings):
     """Return PostgresTreeLocks if ``myproject.tree_lock_dsn`` is set,
-    else TreeLocks (this process only)."""
-    dsn = settings.get("myproject.tree_lock_dsn", "").strip()
-    raw = str(settings.get("myproject.tree_lock_timeout", "")).strip()
-    try:
-        timeout = float(raw) if raw else 10.0
-    except ValueError:
-        timeout = math.nan
-    if not (timeout > 0 and math.isfinite(timeout)):
-        raise ConfigurationError(
-            f"myproject.tree_lock_timeout: seconds > 0 are needed, not {raw!r}")
-    if not dsn:
+    else TreeLocks (this process only); settings are parsed ``Settings``."""
+    if not settings.tree_lock_dsn:
         return TreeLocks()
-    return PostgresTreeLocks(dsn, timeout=timeout)
+    return PostgresTreeLocks(settings.tree_lock_dsn,
+                             timeout=settings.tree_lock_timeout)
 
 
 def tree_lock_tween_factory(handler, registry):
-    locks = tree_locks_from_settings(registry.settings)
+    locks = tree_locks_from_settings(app_settings(registry))
 
     def tree_lock_tween(request):
         if request.method in _READS:
@@ -161,29 +147,14 @@ def tree_lock_tween_factory(handler, registry):
         segments = request.path_info.split("/", 3)
         if len(segments) < 3 or segments[1] != "users" or not segments[2]:
             return handler(request)
-        try:
-            with locks.for_user(segments[2]):
-                return handler(request)
-        except TreeBusy:
-            if not is_last_attempt(request):
-                raise  # pyramid_retry tries again
-            # Above the exception view tween: render the 503 here.
-            return request.invoke_exception_view()
+        # TreeBusy, a TransientError, is retried; after the last attempt
+        # the exception views answer 503 (myproject.retry).
+        with locks.for_user(segments[2]):
+            return handler(request)
 
     return tree_lock_tween
 
 
-def back_off_before_retry(event):
-    """Sleep a little, more after each attempt, before a retried request."""
-    attempt = event.environ.get("retry.attempt", 0)
-    request = event.request
-    log.info("retrying %s %s (attempt %d failed: %s)", request.method,
-             request.path, attempt + 1,
-             event.exception.__class__.__name__)
-    time.sleep(random.uniform(0, 0.005 * 2 ** attempt))
-
-
 def includeme(config):
-    config.add_tween("myproject.tweens.tree_lock_tween_factory",
+    config.add_tween("myproject.treelocks.tree_lock_tween_factory",
                      over="pyramid_tm.tm_tween_factory")
-    config.add_subscriber(back_off_before_retry, IBeforeRetry)

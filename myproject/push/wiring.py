@@ -16,9 +16,10 @@ import logging
 import transaction
 from ZODB.POSException import ConflictError
 
-from . import changes
-from .push import Device, build_dispatcher
-from .resources import APP_ROOT_NAME
+from .. import changes
+from ..resources import APP_ROOT_NAME, zodb_database
+from ..settings import app_settings
+from . import Device, build_dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +40,7 @@ class PushOnCommit:
             user = site.users.get(root.id) if site is not None else None
             if user is None or user.tree is not root:
                 continue
-            devices = [Device(d.platform, d.token, d.environment)
-                       for d in user.devices.values()]
+            devices = devices_of(user)
             if devices:
                 self.dispatcher.submit(user.id, root.generation, devices)
 
@@ -90,13 +90,17 @@ class PushService:
         atexit.unregister(self.stop)
 
 
+def devices_of(user):
+    """Return the push ``Device`` of each device the user registered."""
+    return [Device(d.platform, d.token, d.environment)
+            for d in user.devices.values()]
+
+
 def includeme(config):
-    settings = config.registry.settings
-    settings["myproject.push.max_devices"] = int(
-        settings.get("myproject.push.max_devices", 20))
     changes.install()
-    db = config.registry._zodb_databases[""]
-    dispatcher = build_dispatcher(settings, prune=DevicePruner(db))
+    db = zodb_database(config.registry)
+    dispatcher = build_dispatcher(app_settings(config.registry),
+                                  prune=DevicePruner(db))
     service = PushService(db, dispatcher)
     config.registry.push_dispatcher = dispatcher
     config.registry.push_service = service

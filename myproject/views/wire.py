@@ -1,8 +1,10 @@
-"""Reading requests and writing updates: the API's input and JSON form.
+"""The API's wire: reading what a request sends, writing what it gets back.
 
 Every bad input raises an HTTP exception here, before anything changes;
 ``errors.py`` renders it as ``{"error": ..., "detail": ...}`` and pyramid_tm
-aborts the transaction.
+aborts the transaction.  Answers are JSON (the views' ``renderer="json"``);
+``answer`` adds what changed in the user's tree since the client's
+generation to the answer of a write.
 """
 import json
 import re
@@ -14,7 +16,9 @@ from pyramid.httpexceptions import (
     HTTPUnsupportedMediaType,
 )
 
+from .. import sync
 from ..resources import check_id
+from ..settings import app_settings
 
 GENERATION_HEADER = "X-Generation"
 MAX_DEPTH = 64  # of objects and lists in a document
@@ -48,7 +52,7 @@ def query_parameter(request, name, default=None):
 
 def json_body(request):
     """Return the request's JSON object body; raise 413, 415, 400 or 422."""
-    limit = request.registry.settings["myproject.max_body_size"]
+    limit = app_settings(request.registry).max_body_size
     if request.content_length is not None and request.content_length > limit:
         raise HTTPRequestEntityTooLarge(
             f"the body is larger than {limit} bytes")
@@ -103,25 +107,12 @@ def valid_id(value, what="id"):
         raise HTTPUnprocessableEntity(str(e)) from None
 
 
-def to_json(updates):
-    """Return updates in the API's JSON form.
-
-    Documents become their JSON object (which always has ``"id"``); a
-    member set ``{'id': ID, ...}`` becomes ``{"set": ID, ...}``.
-    """
-    result = {}
-    for key, value in updates.items():
-        if key == "id":
-            result["set"] = value
-        elif key in ("adds", "contents"):
-            result[key] = [
-                to_json(entry) if isinstance(entry, dict) else entry.data
-                for entry in value]
-        else:
-            result[key] = value
-    return result
-
-
-def updates_since(request, user, generation):
-    """Return the JSON updates of user's tree since generation."""
-    return to_json(user.tree.generational_updates(generation))
+def answer(request, user, body, status=None):
+    """Return body with ``updates`` of user's tree since the client's
+    generation, when the request carried one."""
+    generation = client_generation(request)
+    if generation is not None:
+        body["updates"] = sync.updates(user.tree, generation)
+    if status is not None:
+        request.response.status = status
+    return body
