@@ -32,10 +32,12 @@ def to_json(updates):
 
 
 def updates(gset, generation, *, limit=None):
-    """Return the JSON updates of gset for a client at generation."""
+    """Return the JSON updates of gset for a client at generation: one
+    page of at most ``limit`` members (``"more": true`` while the client
+    is not up to date yet), or everything when limit is None."""
     if limit is None:
         return to_json(gset.generational_updates(generation))
-    return to_json(gset.generational_updates(generation, limit=limit))
+    return to_json(gset.generational_updates(generation, limit))
 
 
 def etag(gset):
@@ -46,9 +48,17 @@ def etag(gset):
 def poll(gset, generation, if_none_match, *, limit=None):
     """Return (headers, JSON updates) of a poll of gset; updates is None
     when if_none_match (the ETags a client sent, unquoted, as WebOb's
-    ``request.if_none_match``) holds the current one: answer 304."""
+    ``request.if_none_match``) holds the current one: answer 304.
+
+    The ETag of an answer names the generation it brings the client to:
+    the tree's, or a page's cursor (so that a client which kept the ETag
+    of a page that said ``more`` is never told 304 short of the end).
+    """
     tag = etag(gset)
     headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
     if tag[1:-1] in if_none_match:
         return headers, None
-    return headers, updates(gset, generation, limit=limit)
+    answer = updates(gset, generation, limit=limit)
+    if answer.get("more"):
+        headers["ETag"] = f'"{answer["generation"]}"'
+    return headers, answer

@@ -21,7 +21,7 @@ from pyramid.view import view_config
 from .. import sync
 from ..generationalset import GSet
 from ..resources import Document, DocumentNode, ISetContext, SetNode, Site
-from .wire import answer, client_generation, json_body, valid_id
+from .wire import answer, client_generation, client_limit, json_body, valid_id
 
 
 @view_config(context=Site, request_method="GET", renderer="json")
@@ -45,7 +45,8 @@ def service_description(context, request):
 def set_get(context, request):
     """Return the updates of the set (and its subsets) since ``generation``."""
     headers, updates = sync.poll(context.gset, client_generation(request) or 0,
-                                 request.if_none_match)
+                                 request.if_none_match,
+                                 limit=client_limit(request))
     if updates is None:
         return HTTPNotModified(headers=headers)
     request.response.headers.update(headers)

@@ -35,7 +35,7 @@ from pyramid_tm import maybe_tag_retryable
 from .. import sync
 from ..resources import APP_ROOT_NAME, serve_site, zodb_database
 from ..settings import app_settings
-from .wire import client_generation
+from .wire import client_generation, client_limit
 
 _PREFIX = "/users/"
 
@@ -100,7 +100,8 @@ def _polls_a_tree(request):
 
 def _poll(request, user):
     headers, updates = sync.poll(user.tree, client_generation(request) or 0,
-                                 request.if_none_match)
+                                 request.if_none_match,
+                                 limit=client_limit(request))
     if updates is None:
         return HTTPNotModified(headers=headers)
     body = json.dumps(updates).encode("utf-8")

@@ -42,6 +42,25 @@ def client_generation(request):
     return int(value)
 
 
+def client_limit(request):
+    """Return the page size the client asked for (query ``limit``), or
+    ``myproject.sync.page_size``; HTTPBadRequest unless it is an integer
+    from 1 to ``myproject.sync.max_page_size``."""
+    settings = app_settings(request.registry)
+    value = query_parameter(request, "limit")
+    if value is None:
+        return settings.sync_page_size
+    largest = settings.sync_max_page_size
+    if not _DIGITS.match(value.strip()) or int(value) < 1:
+        raise HTTPBadRequest(
+            "limit must be a positive integer, got %r" % value[:40])
+    if int(value) > largest:
+        raise HTTPBadRequest(
+            f"limit must be at most {largest} (the server's largest page), "
+            f"got {int(value)}")
+    return int(value)
+
+
 def query_parameter(request, name, default=None):
     """Return a query parameter; HTTPBadRequest if the query is not UTF-8."""
     try:
@@ -112,7 +131,8 @@ def answer(request, user, body, status=None):
     generation, when the request carried one."""
     generation = client_generation(request)
     if generation is not None:
-        body["updates"] = sync.updates(user.tree, generation)
+        body["updates"] = sync.updates(user.tree, generation,
+                                       limit=client_limit(request))
     if status is not None:
         request.response.status = status
     return body

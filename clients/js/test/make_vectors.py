@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from myproject.client import EMPTY, apply_json_updates
 from myproject.generationalset import GSet
-from myproject.views.input import to_json
+from myproject.sync import to_json
 
 PATH = pathlib.Path(__file__).with_name("vectors.json")
 # Few ids, so that ids collide, are removed and come back.  Some are
