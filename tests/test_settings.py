@@ -8,7 +8,8 @@ from pyramid.exceptions import ConfigurationError
 from myproject import main
 from myproject.settings import SETTINGS, app_settings, parse, table
 
-from .conftest import _close, app_settings as test_settings
+from .conftest import _close
+from .conftest import app_settings as settings_for
 
 DOCS = os.path.join(os.path.dirname(__file__), os.pardir, "docs",
                     "settings.txt")
@@ -140,7 +141,7 @@ def test_the_largest_page_is_no_smaller_than_a_page():
 
 
 def test_the_app_keeps_parsed_values_apart_from_the_raw_settings(tmp_path):
-    application = main({}, **test_settings(
+    application = main({}, **settings_for(
         tmp_path, **{"myproject.max_body_size": "100"}))
     try:
         registry = application.registry
@@ -153,5 +154,5 @@ def test_the_app_keeps_parsed_values_apart_from_the_raw_settings(tmp_path):
 
 def test_a_bad_setting_stops_the_app_with_the_key_named(tmp_path):
     with pytest.raises(ConfigurationError, match=r"myproject\.push\.max_devices"):
-        main({}, **test_settings(
+        main({}, **settings_for(
             tmp_path, **{"myproject.push.max_devices": "lots"}))
