@@ -13,7 +13,7 @@ A key's attribute on ``Settings`` is its name without ``myproject.``, dots
 as underscores: ``myproject.push.apns.key_id`` -> ``push_apns_key_id``.
 
 ``docs/settings.txt`` holds ``table()``'s output (a test keeps the two the
-same); ``python -m myproject.settings`` prints it.
+same).
 """
 import math
 import os
@@ -185,9 +185,9 @@ SETTINGS = (
       "answer GET /users/<id>?generation=G without traversal (same "
       "security policy, ACL and error views)"),
     S("myproject.sync.page_size", Integer(1), "1000",
-      "updates per page of a poll"),
+      "updates per page of a poll (paged polls; not used yet)"),
     S("myproject.sync.max_page_size", Integer(1), "10000",
-      "the largest page a client may ask for (>= page_size)"),
+      "the largest page a client may ask for, >= page_size (not used yet)"),
     S("myproject.tree_lock_dsn", Text(), "",
       "libpq DSN: writes to one tree queue on a PostgreSQL advisory lock "
       "across processes"),
@@ -292,15 +292,9 @@ class Settings:
         return f"<Settings of {len(self._values)} keys>"
 
 
-def expand_environment(settings, environ=None, problems=None):
-    """Return a copy of settings with ``${NAME}`` replaced from the environment.
-
-    A variable that is not set becomes empty and is added to problems
-    (a list); without that list, ConfigurationError names it.
-    """
-    environ = os.environ if environ is None else environ
-    own = problems is None
-    problems = [] if own else problems
+def expand_environment(settings, environ, problems):
+    """Return a copy of settings with ``${NAME}`` replaced from environ; a
+    variable that is not set becomes empty and is added to problems."""
 
     def replace(key):
         def variable(match):
@@ -313,12 +307,9 @@ def expand_environment(settings, environ=None, problems=None):
                 return ""
         return variable
 
-    expanded = {
+    return {
         key: _VARIABLE.sub(replace(key), value) if isinstance(value, str)
         else value for key, value in settings.items()}
-    if own and problems:
-        raise ConfigurationError(_message(problems))
-    return expanded
 
 
 def parse(settings, environ=None):
@@ -327,7 +318,8 @@ def parse(settings, environ=None):
     Raises one ConfigurationError listing every problem, each naming its key.
     """
     problems = []
-    expanded = expand_environment(settings, environ, problems)
+    expanded = expand_environment(
+        settings, os.environ if environ is None else environ, problems)
     values = {}
     for setting in SETTINGS:
         try:
@@ -367,13 +359,6 @@ def app_settings(registry):
     return registry.myproject_settings
 
 
-def includeme(config):
-    """Parse the settings once, if ``main`` has not (a bare Configurator)."""
-    registry = config.registry
-    if getattr(registry, "myproject_settings", None) is None:
-        _, registry.myproject_settings = parse(registry.settings)
-
-
 # The table of docs/settings.txt
 
 def table():
@@ -396,6 +381,3 @@ def _shown(default):
         return "(required)"
     return default if default else "(empty)"
 
-
-if __name__ == "__main__":  # pragma: no cover
-    print(table(), end="")

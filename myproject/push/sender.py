@@ -12,9 +12,6 @@ from dataclasses import dataclass
 
 from zope.interface import Attribute, Interface
 
-#: The longest collapse id APNs accepts, in bytes.
-COLLAPSE_ID_MAX = 64
-
 #: Device platforms, each served by a sender.
 PLATFORMS = ("apns", "fcm")
 #: Environments of an APNs device: its app's build (``aps-environment``)
