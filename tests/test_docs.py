@@ -28,9 +28,7 @@ HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 #: Files other work adds; cited already.  Remove an entry once its file
 #: exists (test_pending_files_are_still_missing says when).
-PENDING = {
-    "docs/settings.txt": "the settings table, written with the settings module",
-}
+PENDING = {}
 
 TOP_LEVEL = r"README\.txt|development\.ini|production\.ini|setup\.py|setup\.cfg|MANIFEST\.in"
 PATH = re.compile(
