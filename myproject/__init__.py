@@ -23,7 +23,23 @@ def main(global_config, **settings):
         config.include(".admin")
         config.include(".push.wiring")
         config.include(".views")
-    return config.make_wsgi_app()
+    app = config.make_wsgi_app()
+    if not global_config.get("myproject.evolving"):
+        _check_layout(config.registry, global_config)
+    return app
+
+
+def _check_layout(registry, global_config):
+    """Refuse a database an earlier version wrote until it is evolved."""
+    from .evolve import check
+    from .resources import zodb_databases
+    ini = os.path.basename(global_config.get("__file__") or "<ini file>")
+    try:
+        check(zodb_databases(registry)[""], ini)
+    except Exception:
+        for db in zodb_databases(registry).values():
+            db.close()
+        raise
 
 
 def _ensure_file_storage_folder(uri):

@@ -74,9 +74,11 @@ class Site(Persistent):
     __acl__ = [(Allow, ADMIN, ALL_PERMISSIONS)]
 
     def __init__(self):
+        from .evolve import LATEST
         self.users = Users(self)
         self.tokens = OOBTree()  # token id -> user id
         self.devices = OOBTree()  # push token -> user id
+        self.layout = LATEST  # of the stored classes: see evolve.py
 
     def register_device(self, user, platform, token, environment):
         """Register a push token for user, moving it from any other user."""

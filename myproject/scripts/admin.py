@@ -6,6 +6,11 @@
     myproject-admin development.ini list-tokens alice
     myproject-admin development.ini revoke-token alice TOKEN_ID
     myproject-admin development.ini remove-user alice
+    myproject-admin development.ini evolve
+
+``evolve`` brings a database written by an earlier version to the stored
+layout this version reads (myproject/evolve.py); the server refuses to
+start on one that needs it.
 
 A new token is printed once and never stored in clear.
 """
@@ -39,6 +44,8 @@ def parse_args(argv):
     revoke.add_argument("token_id")
     remove = commands.add_parser("remove-user", help="delete a user")
     remove.add_argument("user_id")
+    commands.add_parser("evolve", help="bring the database's stored layout "
+                        "up to this version's")
     return parser.parse_args(argv)
 
 
@@ -47,6 +54,8 @@ def run(args, site, settings, out):
 
     settings are the app's parsed ``Settings``."""
     users = site.users
+    if args.command == "evolve":
+        return _evolve(site, out)
     if args.command == "list-users":
         for user in users.values():
             flag = "  (admin)" if user.admin else ""
@@ -85,6 +94,19 @@ def run(args, site, settings, out):
     return 0
 
 
+def _evolve(site, out):
+    from ..evolve import LATEST, evolve, layout_of
+    before = layout_of(site)
+    ran = evolve(site)
+    if not ran:
+        print(f"the database is at layout {before}: nothing to do", file=out)
+    for number, what, result in ran:
+        print(f"layout {number}: {what} ({result} trees changed)", file=out)
+    if ran:
+        print(f"evolved from layout {before} to {LATEST}", file=out)
+    return 0
+
+
 def _fail(message):
     print(f"myproject-admin: {message}", file=sys.stderr)
     return 1
@@ -94,7 +116,10 @@ def main(argv=None, out=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
     setup_logging(args.config_uri)
     try:
-        env = bootstrap(args.config_uri)
+        # evolve opens a database that main() would refuse to serve.
+        evolving = args.command == "evolve"
+        env = bootstrap(args.config_uri, options={"myproject.evolving": "1"}
+                        if evolving else None)
     except LockError:
         return _fail("the database is locked by a running server: stop it "
                      "first, or use the users API (POST /users)")

@@ -1,0 +1,75 @@
+"""Stored-layout evolution: numbered steps that bring a database written by
+an earlier version up to the layout this version reads.
+
+The site records the layout it was last evolved to (``Site.layout``; a
+site stored before layouts were numbered reads 0).  A new site starts at
+``LATEST``.  ``main`` refuses to serve a database that needs a step, with
+a message that says what to run::
+
+    myproject-admin development.ini evolve
+
+Each step is idempotent and runs in the command's one transaction, so an
+interrupted evolve leaves the database as it was.  Add a step by
+appending to ``STEPS``: its number is its position, counting from 1.
+"""
+import transaction
+from pyramid.exceptions import ConfigurationError
+
+from .generationalset import upgrade
+from .resources import APP_ROOT_NAME
+
+
+def _member_sets_out_of_the_big_btrees(site):
+    """1: sets hold their member sets apart from their documents, count
+    their removals, keep removals that paged clients need, and renumber
+    members that would otherwise make pages large (the library's
+    ``upgrade``).  Returns how many trees changed."""
+    changed = 0
+    for user in site.users.values():
+        changed += upgrade(user.tree)
+    return changed
+
+
+STEPS = [
+    _member_sets_out_of_the_big_btrees,
+]
+LATEST = len(STEPS)
+
+
+def layout_of(site):
+    """Return the layout number the site is stored in."""
+    return getattr(site, "layout", 0)
+
+
+def pending(site):
+    """Return [(number, step)] of the steps the site still needs."""
+    done = layout_of(site)
+    return [(number, step) for number, step in enumerate(STEPS, 1)
+            if number > done]
+
+
+def evolve(site):
+    """Run the pending steps on site; return [(number, doc line, result)]."""
+    ran = []
+    for number, step in pending(site):
+        result = step(site)
+        site.layout = number
+        ran.append((number, step.__doc__.split("\n")[0], result))
+    return ran
+
+
+def check(db, config_uri="<ini file>"):
+    """Raise ConfigurationError if the database in db needs evolving."""
+    tm = transaction.TransactionManager()
+    conn = db.open(transaction_manager=tm)
+    try:
+        site = conn.root().get(APP_ROOT_NAME)
+        if site is None or not pending(site):
+            return
+        raise ConfigurationError(
+            f"the database is stored in layout {layout_of(site)}; this "
+            f"version reads layout {LATEST}: stop every server on it and "
+            f"run  myproject-admin {config_uri} evolve")
+    finally:
+        tm.abort()
+        conn.close()

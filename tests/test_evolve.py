@@ -1,0 +1,102 @@
+"""A database written by the layout before pages (tests/fixtures/layout-0.fs,
+made by tests/fixtures/make_layout_0.py with that version) opens, evolves
+and serves the same trees: every client of the old database converges."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import webtest
+from pyramid.exceptions import ConfigurationError
+
+from myproject import main
+from myproject.client import apply_json_updates
+from myproject.evolve import LATEST
+
+from .conftest import _close, app_settings, auth
+
+FIXTURES = os.path.join(os.path.dirname(__file__), "fixtures")
+
+
+@pytest.fixture
+def old_database(tmp_path):
+    os.makedirs(tmp_path / "var")
+    shutil.copy(os.path.join(FIXTURES, "layout-0.fs"),
+                tmp_path / "var" / "Data.fs")
+    with open(os.path.join(FIXTURES, "layout-0.json")) as f:
+        return json.load(f)
+
+
+def ini(tmp_path):
+    path = tmp_path / "app.ini"
+    path.write_text(f"""\
+[app:main]
+use = egg:myproject
+zodbconn.uri = file://{tmp_path}/var/Data.fs
+myproject.user_sets = messages tasks
+myproject.push.senders = log
+""")
+    return str(path)
+
+
+def admin(tmp_path, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "myproject.scripts.admin", ini(tmp_path),
+         *args], capture_output=True, text=True, timeout=120)
+
+
+def test_the_server_refuses_an_old_database_and_says_what_to_run(
+        tmp_path, old_database):
+    with pytest.raises(ConfigurationError) as caught:
+        main({"__file__": ini(tmp_path)}, **app_settings(tmp_path))
+    assert str(caught.value) == (
+        f"the database is stored in layout 0; this version reads layout "
+        f"{LATEST}: stop every server on it and run  myproject-admin "
+        f"app.ini evolve")
+
+
+def test_evolve_upgrades_once_and_every_old_client_converges(
+        tmp_path, old_database):
+    done = admin(tmp_path, "evolve")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == f"evolved from layout 0 to {LATEST}"
+    again = admin(tmp_path, "evolve")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == (
+        f"the database is at layout {LATEST}: nothing to do")
+
+    app = main({}, **app_settings(tmp_path))
+    testapp = webtest.TestApp(app)
+    for user, history in old_database["history"].items():
+        token = old_database["tokens"][user]
+        generations = sorted(int(g) for g in history)
+        final = history[str(generations[-1])]
+        # The tree holds what it held, under the same ids.
+        now = testapp.get(f"/users/{user}?generation=0&limit=10000",
+                          headers=auth(token)).json
+        state = apply_json_updates({"generation": 0, "contents": {}}, now)
+        assert state["contents"] == apply_json_updates(
+            {"generation": 0, "contents": {}}, final)["contents"]
+        # A client of the old database at any generation it could hold,
+        # syncing unpaged or in small pages, ends with that tree.
+        for g in generations:
+            held = apply_json_updates({"generation": 0, "contents": {}},
+                                      history[str(g)])
+            held = dict(held, generation=g)
+            for limit in (10000, 7):
+                mirror = held
+                while True:
+                    page = testapp.get(
+                        f"/users/{user}?generation={mirror['generation']}"
+                        f"&limit={limit}", headers=auth(token)).json
+                    mirror = apply_json_updates(mirror, page)
+                    if not page.get("more"):
+                        break
+                assert mirror == state, (user, g, limit)
+    # And the trees go on working.
+    token = old_database["tokens"]["alice"]
+    testapp.post_json("/users/alice/messages", {"id": "new"},
+                      headers=auth(token), status=201)
+    _close(app)
