@@ -23,7 +23,6 @@ import secrets
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
-from persistent.list import PersistentList
 from pyramid.authorization import ALL_PERMISSIONS, Allow, Deny, Everyone
 from pyramid_zodbconn import get_connection
 from zope.interface import Attribute, Interface, implementer
@@ -287,13 +286,16 @@ class Document(Persistent):
 
     ``holders`` are the sets the document is in: the owner's first, then
     the sets of users it was shared with.  The owner's edits and retraction
-    reach every holder in the same transaction.
+    reach every holder in the same transaction.  It is a tuple in the
+    document's own record (a write of a new document stores one record for
+    it, not two); documents stored before hold a PersistentList, read alike
+    and replaced by a tuple on their next change of holders.
     """
 
     def __init__(self, data, owner):
         self.data = data
         self.owner = owner
-        self.holders = PersistentList()
+        self.holders = ()
 
     @property
     def id(self):
@@ -303,12 +305,12 @@ class Document(Persistent):
         """Add the document to set s."""
         s.add(self, self.id)
         if s not in self.holders:
-            self.holders.append(s)
+            self.holders = (*self.holders, s)
 
     def unplace(self, s):
         """Remove the document from set s."""
         s.remove(self, self.id)
-        self.holders.remove(s)
+        self.holders = tuple(h for h in self.holders if h is not s)
 
     def replace(self, data):
         """Set new data; every holder records the change."""
@@ -335,7 +337,7 @@ def release_documents(gset):
             for holder in list(ob.holders[1:]):
                 ob.unplace(holder)
         elif gset in ob.holders:
-            ob.holders.remove(gset)
+            ob.holders = tuple(h for h in ob.holders if h is not gset)
 
 
 @implementer(ISetContext)
