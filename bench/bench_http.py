@@ -270,7 +270,7 @@ def build_storage(path):
         changed = [f"m{i:05d}" for i in range(step // 2, DOCUMENTS, step)]
         with tm:
             for doc_id in changed:
-                doc = messages[doc_id]
+                doc = messages[doc_id].document
                 title = doc.data["title"] + " (edited)"
                 doc.replace(dict(doc.data, title=title, edited=True))
         g1 = user.tree.generation

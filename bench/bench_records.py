@@ -35,7 +35,7 @@ def main():
     messages = alice.tree["messages"]
     for i in range(DOCUMENTS):
         Document({"id": "d%05d" % i, "text": "hello"}, "alice").place(messages)
-    shared = messages["d00700"]
+    shared = messages["d00700"].document
     transaction.commit()
 
     def new_document():
@@ -44,9 +44,9 @@ def main():
 
     writes = [
         ("new document", new_document),
-        ("changed document", lambda: messages["d00500"].replace(
+        ("changed document", lambda: messages["d00500"].document.replace(
             {"id": "d00500", "text": "changed"})),
-        ("removed document", lambda: messages["d00600"].retract()),
+        ("removed document", lambda: messages["d00600"].document.retract()),
         ("share a document", lambda: shared.place(bob.tree["messages"])),
         ("shared document edit", lambda: shared.replace(
             {"id": "d00700", "text": "for both"})),

@@ -15,8 +15,8 @@ appending to ``STEPS``: its number is its position, counting from 1.
 import transaction
 from pyramid.exceptions import ConfigurationError
 
-from .generationalset import upgrade
-from .resources import APP_ROOT_NAME
+from .generationalset import GSet, upgrade
+from .resources import APP_ROOT_NAME, Copy, Document
 
 
 def _member_sets_out_of_the_big_btrees(site):
@@ -30,8 +30,36 @@ def _member_sets_out_of_the_big_btrees(site):
     return changed
 
 
+def _documents_inline_in_their_sets(site):
+    """2: sets hold a copy of each document's data inline (``Copy``), so a
+    poll reads no record per document; a document's holders are a tuple in
+    its own record.  The generations do not change: clients hold the same
+    data.  Returns how many documents changed."""
+    changed = 0
+    seen = set()
+
+    def walk(s):
+        nonlocal changed
+        contents = s._contents
+        for generation, ob in list(contents.items()):
+            if isinstance(ob, Document):
+                contents[generation] = Copy(ob, ob.data)
+                if id(ob) not in seen:
+                    seen.add(id(ob))
+                    ob.holders = tuple(ob.holders)
+                    changed += 1
+        for subset in s._subsets.values():
+            if isinstance(subset, GSet):
+                walk(subset)
+
+    for user in site.users.values():
+        walk(user.tree)
+    return changed
+
+
 STEPS = [
     _member_sets_out_of_the_big_btrees,
+    _documents_inline_in_their_sets,
 ]
 LATEST = len(STEPS)
 

@@ -303,7 +303,7 @@ class Document(Persistent):
 
     def place(self, s):
         """Add the document to set s."""
-        s.add(self, self.id)
+        s.add(Copy(self, self.data), self.id)
         if s not in self.holders:
             self.holders = (*self.holders, s)
 
@@ -315,13 +315,46 @@ class Document(Persistent):
     def replace(self, data):
         """Set new data; every holder records the change."""
         self.data = data
+        copy = Copy(self, data)
         for s in self.holders:
-            s.changed(self, self.id)
+            s.changed(copy, self.id)
 
     def retract(self):
         """Remove the document from every holder."""
         for s in list(self.holders):
             self.unplace(s)
+
+
+class Copy:
+    """A document as a set holds it: its data, kept inline in the set's
+    bucket, and the ``Document`` it is a copy of.
+
+    A poll reads the data of a page's documents from a few buckets, not a
+    record per document (the ``Document`` stays a ghost); everything else
+    (owner, holders, edits) goes to the document.  Copies are values:
+    ``Document.replace`` gives every holder a new one.
+    """
+
+    __slots__ = ("document", "data")
+
+    def __init__(self, document, data):
+        self.document = document
+        self.data = data
+
+    def __reduce__(self):
+        return Copy, (self.document, self.data)
+
+    @property
+    def id(self):
+        return self.data["id"]
+
+    @property
+    def owner(self):
+        return self.document.owner
+
+    @property
+    def holders(self):
+        return self.document.holders
 
 
 def release_documents(gset):
@@ -333,7 +366,9 @@ def release_documents(gset):
     for ob in list(gset):
         if isinstance(ob, GSet):
             release_documents(ob)
-        elif ob.holders and ob.holders[0] is gset:
+            continue
+        ob = ob.document
+        if ob.holders and ob.holders[0] is gset:
             for holder in list(ob.holders[1:]):
                 ob.unplace(holder)
         elif gset in ob.holders:
@@ -398,7 +433,7 @@ class DocumentNode:
 def node(ob, name, parent):
     if isinstance(ob, GSet):
         return SetNode(ob, name, parent)
-    return DocumentNode(ob, name, parent)
+    return DocumentNode(ob.document, name, parent)
 
 
 def owner_of(resource):

@@ -95,8 +95,16 @@ def test_evolve_upgrades_once_and_every_old_client_converges(
                     if not page.get("more"):
                         break
                 assert mirror == state, (user, g, limit)
-    # And the trees go on working.
+    # And the trees go on working: documents read, edit and share as
+    # before (m07 was shared with bob in the old database).
     token = old_database["tokens"]["alice"]
     testapp.post_json("/users/alice/messages", {"id": "new"},
                       headers=auth(token), status=201)
+    assert testapp.get("/users/alice/messages/m05", headers=auth(token)
+                       ).json["document"] == {"id": "m05", "text": "edited"}
+    testapp.put_json("/users/alice/messages/m07", {"id": "m07", "text": "v2"},
+                     headers=auth(token))
+    bob = old_database["tokens"]["bob"]
+    assert testapp.get("/users/bob/messages/m07", headers=auth(bob)
+                       ).json["document"] == {"id": "m07", "text": "v2"}
     _close(app)
