@@ -53,21 +53,28 @@ def page(start, generation, limit):
     events = walk.stream(start, whole, ())
     taken = 0
     end, more = current, False
+    entries, last_chain, entry = walk.entries, None, top
     for generation_, _, _, kind, chain, payload in events:
-        new = [s for s in chain if id(s) not in walk.entries]
-        cost = len(new) + (kind is _KIND_ADD or kind is _KIND_REMOVE)
+        counted = kind is _KIND_ADD or kind is _KIND_REMOVE
+        if chain is last_chain:  # the common case: the set of the last one
+            new = ()
+        else:
+            new = [s for s in chain if id(s) not in entries]
+        cost = len(new) + counted
         if taken and taken + cost > limit and generation_ - 1 > cursor:
             end, more = generation_ - 1, True
             break
         if generation_ > cursor:  # else: kept from before this layout
             taken += cost
-        entry = top
-        for s in chain:
-            child = walk.entries.get(id(s))
-            if child is None:
-                child = walk.entries[id(s)] = _Entry(s, walk.whole[id(s)])
-                entry.items.append(child)
-            entry = child
+        if chain is not last_chain:
+            entry = top
+            for s in chain:
+                child = entries.get(id(s))
+                if child is None:
+                    child = entries[id(s)] = _Entry(s, walk.whole[id(s)])
+                    entry.items.append(child)
+                entry = child
+            last_chain = chain
         if kind is _KIND_ADD:
             entry.items.append(payload)
         elif kind is _KIND_REMOVE:
