@@ -1,4 +1,5 @@
 """Real ``pserve`` processes (waitress on loopback) for end-to-end tests."""
+import io
 import os
 import signal
 import socket
@@ -68,6 +69,15 @@ def write_ini(folder, uri, *, port=None, threads=8, settings=None,
                                     extra=extra, server_extra=server_extra,
                                     log_level=log_level))
     return path, port
+
+
+def add_user(ini, user_id, *flags):
+    """``myproject-admin ini add-user user_id``; return the token printed."""
+    from myproject.scripts import admin
+    out = io.StringIO()
+    status = admin.main([ini, "add-user", user_id, *flags], out=out)
+    assert status == 0, status
+    return out.getvalue().strip()
 
 
 class Server:

@@ -6,7 +6,6 @@ The server here runs with development.ini's ``[server:main]`` as it is,
 except for the address it listens on, so these tests check what ships.
 """
 import configparser
-import io
 import json
 import os
 import socket
@@ -17,9 +16,7 @@ import urllib.request
 
 import pytest
 
-from myproject.scripts import admin as admin_script
-
-from .servers import Server, write_ini
+from .servers import Server, add_user, write_ini
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -53,12 +50,6 @@ def shipped_server_settings():
     """development.ini's waitress options, the listen address left out."""
     return {key: value for key, value in server_section("development.ini").items()
             if key not in ADDRESS_KEYS}
-
-
-def add_user(ini, user_id):
-    out = io.StringIO()
-    assert admin_script.main([ini, "add-user", user_id], out=out) == 0
-    return out.getvalue().strip()
 
 
 @pytest.fixture(scope="module")
