@@ -1,4 +1,5 @@
 """Real ``pserve`` processes (waitress on loopback) for end-to-end tests."""
+import io
 import os
 import signal
 import socket
@@ -19,6 +20,7 @@ myproject.user_sets = messages tasks
 use = egg:waitress#main
 listen = 127.0.0.1:{port}
 threads = {threads}
+{server_extra}
 
 [loggers]
 keys = root
@@ -51,15 +53,31 @@ def free_port():
 
 
 def write_ini(folder, uri, *, port=None, threads=8, settings=None,
-              name="server.ini", log_level="WARN"):
-    """Write an .ini for a test server; return (path, port)."""
+              server_settings=None, name="server.ini", log_level="WARN"):
+    """Write an .ini for a test server; return (path, port).
+
+    ``settings`` go to ``[app:main]``, ``server_settings`` (waitress's
+    options) to ``[server:main]``.
+    """
     port = port or free_port()
     extra = "\n".join(f"{k} = {v}" for k, v in (settings or {}).items())
+    server_extra = "\n".join(
+        f"{k} = {v}" for k, v in (server_settings or {}).items())
     path = os.path.join(folder, name)
     with open(path, "w") as f:
         f.write(INI_TEMPLATE.format(uri=uri, port=port, threads=threads,
-                                    extra=extra, log_level=log_level))
+                                    extra=extra, server_extra=server_extra,
+                                    log_level=log_level))
     return path, port
+
+
+def add_user(ini, user_id, *flags):
+    """``myproject-admin ini add-user user_id``; return the token printed."""
+    from myproject.scripts import admin
+    out = io.StringIO()
+    status = admin.main([ini, "add-user", user_id, *flags], out=out)
+    assert status == 0, status
+    return out.getvalue().strip()
 
 
 class Server:
