@@ -48,7 +48,7 @@ TEXT = "x" * 70  # with the id and the keys: ~100 bytes of JSON a document
 
 APP = """\
 use = egg:myproject
-zodbconn.uri = file://{data}?connection_cache_size=20000
+zodbconn.uri = file://{data}?connection_cache_size=5000
 retry.attempts = 3
 myproject.user_sets = messages tasks
 myproject.sync.max_page_size = {max_page}"""
