@@ -15,7 +15,7 @@ single   ``GET /users/u?generation=0&limit=L`` with L above the size (the
 Each run reports total time, the latency of pages (p50/p99), bytes
 received, and the server's memory: RSS before the sync and its peak
 (``VmHWM`` from /proc) during it, in a process that served nothing else.
-The first page's latency is the median of 5 requests for it, after the
+The first page's latency is the median of 21 requests for it, after the
 paged sync.  Ratios are printed with the targets of the paged sync:
 
 - paged total <= 0.3 x the single answer at the largest size;
@@ -131,7 +131,7 @@ def paged_sync(port, token, size):
         if not answer.get("more"):
             break
     total = time.perf_counter() - started
-    first = statistics.median(client.get(0, PAGE)[0] for _ in range(5))
+    first = statistics.median(client.get(0, PAGE)[0] for _ in range(21))
     client.close()
     assert documents == size, (documents, size)
     return {"total": total, "pages": pages, "bytes": received,

@@ -26,6 +26,9 @@ request.  ``myproject.poll_fast_path = false`` leaves every poll to them.
 """
 import json
 import sys
+import threading
+
+import transaction
 
 from pyramid.httpexceptions import HTTPNotModified
 from pyramid.interfaces import ISecurityPolicy
@@ -45,11 +48,31 @@ def poll_tween_factory(handler, registry):
         return handler
     db = zodb_database(registry)
     policy = registry.getUtility(ISecurityPolicy)
+    held = threading.local()
+
+    def connection(tm):
+        """Return this thread's poll connection (kept open between polls:
+        opening and closing one costs a good part of a poll), or a new one
+        when tm is not the thread's transaction manager; and begin a
+        transaction on it, which brings it up to date with the storage
+        (on ZEO with ``server-sync``, with other processes' commits)."""
+        conn = getattr(held, "conn", None)
+        if conn is None or conn.transaction_manager is not tm:
+            conn = db.open(transaction_manager=tm)
+            if tm is transaction.manager and getattr(held, "conn", None) is None:
+                held.conn = conn
+                db.setPoolSize(db.getPoolSize() + 1)  # one more kept open
+        tm.begin()
+        return conn
+
+    def release(conn):
+        if conn is not getattr(held, "conn", None):
+            conn.close()
 
     def answer(request):
         """Return the poll's response, or None to leave it to traversal."""
         tm = request.tm
-        conn = db.open(transaction_manager=tm)
+        conn = connection(tm)
         try:
             site = conn.root().get(APP_ROOT_NAME)
             user = None if site is None else site.users.get(
@@ -72,7 +95,7 @@ def poll_tween_factory(handler, registry):
             tm.abort()
             raise
         finally:
-            conn.close()
+            release(conn)
 
     def poll_tween(request):
         if request.method == "GET" and _polls_a_tree(request):
