@@ -32,29 +32,29 @@ def _member_sets_out_of_the_big_btrees(site):
 
 def _documents_inline_in_their_sets(site):
     """2: sets hold a copy of each document's data inline (``Copy``), so a
-    poll reads no record per document; a document's holders are a tuple in
-    its own record.  The generations do not change: clients hold the same
+    poll reads no record per document; a document's record keeps its id,
+    owner and holders (a tuple) only.  The generations do not change: clients hold the same
     data.  Returns how many documents changed."""
-    changed = 0
-    seen = set()
+    data_of = {}  # a shared document is met in each of its holders
 
     def walk(s):
-        nonlocal changed
         contents = s._contents
         for generation, ob in list(contents.items()):
             if isinstance(ob, Document):
-                contents[generation] = Copy(ob, ob.data)
-                if id(ob) not in seen:
-                    seen.add(id(ob))
-                    ob.holders = tuple(ob.holders)
-                    changed += 1
+                if id(ob) not in data_of:
+                    ob._p_activate()
+                    state = ob.__dict__
+                    data = data_of[id(ob)] = state.pop("data")
+                    state["id"] = data["id"]
+                    ob.holders = tuple(ob.holders)  # and marks it changed
+                contents[generation] = Copy(ob, data_of[id(ob)])
         for subset in s._subsets.values():
             if isinstance(subset, GSet):
                 walk(subset)
 
     for user in site.users.values():
         walk(user.tree)
-    return changed
+    return len(data_of)
 
 
 STEPS = [

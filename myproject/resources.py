@@ -287,23 +287,29 @@ class Document(Persistent):
     ``holders`` are the sets the document is in: the owner's first, then
     the sets of users it was shared with.  The owner's edits and retraction
     reach every holder in the same transaction.  It is a tuple in the
-    document's own record (a write of a new document stores one record for
-    it, not two); documents stored before hold a PersistentList, read alike
-    and replaced by a tuple on their next change of holders.
+    document's own record.
+
+    The data lives in the holders' sets only, as ``Copy`` values: this
+    record says who owns the document and who holds it, and an edit does
+    not rewrite it.
     """
 
     def __init__(self, data, owner):
-        self.data = data
+        self.id = data["id"]
         self.owner = owner
         self.holders = ()
+        self._v_data = data  # until it is placed
 
     @property
-    def id(self):
-        return self.data["id"]
+    def data(self):
+        """The document's JSON object: its owner's copy's."""
+        if not self.holders:
+            return self._v_data
+        return self.holders[0][self.id].data
 
-    def place(self, s):
-        """Add the document to set s."""
-        s.add(Copy(self, self.data), self.id)
+    def place(self, s, data=None):
+        """Add the document to set s (with data, or its current data)."""
+        s.add(Copy(self, self.data if data is None else data), self.id)
         if s not in self.holders:
             self.holders = (*self.holders, s)
 
@@ -314,7 +320,6 @@ class Document(Persistent):
 
     def replace(self, data):
         """Set new data; every holder records the change."""
-        self.data = data
         copy = Copy(self, data)
         for s in self.holders:
             s.changed(copy, self.id)
@@ -400,10 +405,12 @@ class SetNode:
 class DocumentNode:
     """A document as reached by a URL: through its owner's tree or a holder's."""
 
-    def __init__(self, document, name, parent):
+    def __init__(self, document, name, parent, data=None):
         self.document = document
         self.__name__ = name
         self.__parent__ = parent
+        # The data of the copy reached (the same in every holder).
+        self.data = document.data if data is None else data
 
     @property
     def user(self):
@@ -433,7 +440,7 @@ class DocumentNode:
 def node(ob, name, parent):
     if isinstance(ob, GSet):
         return SetNode(ob, name, parent)
-    return DocumentNode(ob.document, name, parent)
+    return DocumentNode(ob.document, name, parent, ob.data)
 
 
 def owner_of(resource):

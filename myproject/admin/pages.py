@@ -339,7 +339,7 @@ def document_page(context, request):
     return page(
         request, f"Document {context.__name__}",
         breadcrumbs=breadcrumbs(request, context),
-        document={"id": context.__name__, "json": pretty_json(document.data),
+        document={"id": context.__name__, "json": pretty_json(context.data),
                   "owner": document.owner, "owned": context.owned},
         holders=holder_rows(request, document),
         user=context.user.id,

@@ -57,7 +57,7 @@ def set_get(context, request):
              permission="view")
 def document_get(context, request):
     """Return the document."""
-    return answer(request, context.user, {"document": context.document.data})
+    return answer(request, context.user, {"document": context.data})
 
 
 # Creating
@@ -125,7 +125,7 @@ def document_put(context, request):
 def document_patch(context, request):
     """Apply a JSON merge patch (RFC 7396) to the document."""
     patch = _body_for(request, context)
-    body = merge_patch(context.document.data, patch)
+    body = merge_patch(context.data, patch)
     context.document.replace(body)
     return answer(request, context.user, {"document": body})
 
@@ -176,15 +176,16 @@ def document_share(context, request):
             raise HTTPUnprocessableEntity(
                 f"user {user_id!r} has no set {'/'.join(path)!r}")
         held = target.get(context.document.id)
-        if held is not None and held is not context.document:
+        if held is not None and getattr(
+                held, "document", None) is not context.document:
             raise HTTPConflict(
                 f"user {user_id!r} holds another {context.document.id!r}")
         targets.append(target)
     for target in targets:
         if target.get(context.document.id) is None:
-            context.document.place(target)
+            context.document.place(target, context.data)
     return answer(request, context.user, {
-        "document": context.document.data,
+        "document": context.data,
         "shared_with": sorted({s.root.id for s in context.document.holders
                                if s.root.id != context.document.owner}),
     })
