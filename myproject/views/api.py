@@ -21,7 +21,14 @@ from pyramid.view import view_config
 from .. import sync
 from ..generationalset import GSet
 from ..resources import Document, DocumentNode, ISetContext, SetNode, Site
-from .wire import answer, client_generation, client_limit, json_body, valid_id
+from .wire import (
+    MAX_SET_DEPTH,
+    answer,
+    client_generation,
+    client_limit,
+    json_body,
+    valid_id,
+)
 
 
 @view_config(context=Site, request_method="GET", renderer="json")
@@ -73,6 +80,9 @@ def set_post(context, request):
         if len(body) != 1:
             raise HTTPUnprocessableEntity(
                 'a new set is written {"set": ID} and nothing else')
+        if len(_path_in_tree(context)) >= MAX_SET_DEPTH:
+            raise HTTPUnprocessableEntity(
+                f"sets nest at most {MAX_SET_DEPTH} deep in a tree")
         _refuse_taken(gset, set_id)
         gset.add(GSet(set_id))
         result = {"set": set_id}
