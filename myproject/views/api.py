@@ -7,6 +7,7 @@ answer with what they wrote and, when the request carried a generation,
 ``updates``: everything that changed in the user's tree since then, the
 write included.
 """
+import pkgutil
 import uuid
 
 from pyramid.httpexceptions import (
@@ -16,6 +17,7 @@ from pyramid.httpexceptions import (
     HTTPNotModified,
     HTTPUnprocessableEntity,
 )
+from pyramid.response import Response
 from pyramid.view import view_config
 
 from .. import sync
@@ -43,6 +45,16 @@ def service_description(context, request):
             "header": "X-Generation",
         },
     }
+
+
+@view_config(context=Site, name="__api__", request_method="GET")
+def openapi_document(context, request):
+    """Return the OpenAPI 3.1 document of this API (``openapi.json``)."""
+    return Response(body=_OPENAPI, content_type="application/json",
+                    charset="utf-8")
+
+
+_OPENAPI = pkgutil.get_data("myproject", "openapi.json")
 
 
 # Reading
