@@ -15,8 +15,8 @@ CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
           checks.content_type_conformance,
           checks.response_headers_conformance,
           checks.response_schema_conformance]
-STARTED = time.monotonic()
-BUDGET = 60  # seconds for the whole module
+BUDGET = 60  # seconds for all operations together, from the first call
+_clock = {}
 
 
 @pytest.fixture
@@ -32,7 +32,8 @@ schema = schemathesis.pytest.from_fixture("api_schema")
           suppress_health_check=list(HealthCheck), database=None)
 def test_no_operation_fails_or_answers_off_the_document(case, app, alice,
                                                         admin_token):
-    assert time.monotonic() - STARTED < BUDGET, "over the time budget"
+    started = _clock.setdefault("started", time.monotonic())
+    assert time.monotonic() - started < BUDGET, "over the time budget"
     for token in (admin_token, alice):
         case.call_and_validate(headers=auth(token), checks=CHECKS)
 
