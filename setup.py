@@ -47,6 +47,8 @@ testing_requires = [
     "h2 >= 4.1",
     "aiohttp >= 3.9",
     "playwright >= 1.45",
+    "openapi-core >= 0.19",   # real answers checked against openapi.json
+    "schemathesis >= 4.0",
 ] + postgresql_requires + zeo_requires
 
 bench_requires = [
@@ -67,7 +69,8 @@ setup(
     python_requires=">= 3.10",
     packages=find_packages(exclude=["tests", "tests.*", "bench"]),
     include_package_data=True,
-    package_data={"myproject.admin": ["templates/*.jinja2", "static/*"]},
+    package_data={"myproject": ["openapi.json"],
+                  "myproject.admin": ["templates/*.jinja2", "static/*"]},
     zip_safe=False,
     install_requires=requires,
     extras_require={

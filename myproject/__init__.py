@@ -4,10 +4,12 @@ import os
 from pyramid.config import Configurator
 
 from . import settings as app_settings
+from .redact import install_log_filter
 
 
 def main(global_config, **settings):
     """Return the Pyramid WSGI application."""
+    install_log_filter()  # tokens out of every line, waitress's too
     settings, parsed = app_settings.parse(settings)
     _ensure_file_storage_folder(parsed.zodbconn_uri)
     with Configurator(settings=settings) as config:

@@ -50,10 +50,22 @@ class ISetContext(Interface):
     user = Attribute("The User whose tree it was reached through.")
 
 
+def is_text(value):
+    """Is the str Unicode text (no lone surrogates, which UTF-8 cannot
+    encode: JSON's ``"\\ud800"`` escapes decode to them)?"""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_id(value, what="id"):
     """Return value if it is a usable id; raise ValueError saying why not."""
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string")
+    if not is_text(value):
+        raise ValueError(f"{what} must not contain lone surrogates")
     if not value:
         raise ValueError(f"{what} must not be empty")
     if len(value) > MAX_ID_LENGTH:
@@ -63,6 +75,22 @@ def check_id(value, what="id"):
     if value in (".", "..") or value.startswith("@@"):
         raise ValueError(f"{what} must not be '.', '..' or start with '@@'")
     return value
+
+
+def tree_acl(user_id):
+    """Return the ACL of the tree of the user with that id: its user may
+    view and edit it (admins may, by the Site's ACL)."""
+    return [(Allow, user_principal(user_id), ("view", "edit"))]
+
+
+class TreeGate:
+    """Where a tree is, whether or not its user exists: the ACL that
+    decides who may learn what is in it (``security.tree_access``)."""
+
+    def __init__(self, user_id, users):
+        self.__name__ = user_id
+        self.__parent__ = users
+        self.__acl__ = tree_acl(user_id)
 
 
 class Site(Persistent):
@@ -221,7 +249,7 @@ class User(Persistent):
 
     @property
     def __acl__(self):
-        return [(Allow, user_principal(self.__name__), ("view", "edit"))]
+        return tree_acl(self.__name__)
 
     def __getitem__(self, name):
         return node(self.tree[name], name, self)

@@ -16,17 +16,34 @@ session cookie), never to a bearer token or JWT, and never through an ACL.
 That principal is in no ACL, so the session cookie opens no API view (the
 API has no CSRF protection and must not be reachable with cookies).  The
 session is configured by the ``myproject.admin.session_*`` settings.
+
+No existence oracle: ``tree_access_tween_factory`` decides, before
+traversal looks anything up, whether the caller may see the tree a
+``/users/<id>/...`` path leads into, by that tree's ACL whether or not its
+user exists (``resources.TreeGate``).  A caller who may not is refused
+there (401 without valid credentials, else 403: ``views.errors.forbidden``),
+so only callers who may see the tree learn what is missing in it (404).
 """
 import logging
 import secrets
 
 import jwt
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
+from pyramid.httpexceptions import HTTPBadRequest, HTTPForbidden
 from pyramid.request import RequestLocalCache
 from pyramid.security import Allowed, Denied
 from pyramid.session import SignedCookieSessionFactory
+from pyramid.traversal import split_path_info
+from pyramid.tweens import EXCVIEW
 
-from .resources import ADMIN, create_user, root_factory, user_principal
+from .resources import (
+    ADMIN,
+    TreeGate,
+    create_user,
+    is_text,
+    root_factory,
+    user_principal,
+)
 from .settings import app_settings
 
 log = logging.getLogger(__name__)
@@ -124,6 +141,9 @@ class SecurityPolicy:
         user_id = self.jwt_verifier.subject(token)
         if user_id is None:
             return None
+        if not is_text(user_id):
+            # Signed by the auth service, yet no user can have that id.
+            raise HTTPBadRequest("the token's subject is not Unicode text")
         user = site.users.get(user_id)
         if user is None and self.create_users:
             try:
@@ -181,6 +201,38 @@ def admin_login(request):
     return request.session.get(SESSION_LOGIN_KEY)
 
 
+def tree_access_tween_factory(handler, registry):
+    """Refuse a ``/users/<id>/...`` request whose caller may not see that
+    tree, before traversal can tell whether the user or anything in the
+    tree exists."""
+
+    def tree_access_tween(request):
+        user_id = tree_of(request.path_info)
+        if user_id is not None and not request.has_permission(
+                "view", TreeGate(user_id, root_factory(request).users)):
+            raise HTTPForbidden()  # 401 or 403: views.errors.forbidden
+        return handler(request)
+
+    return tree_access_tween
+
+
+def tree_of(path):
+    """Return the user id of the tree path leads into, or None; the path's
+    segments are resolved as traversal resolves them ('.', '..', '').
+    Admin pages are not the API's: their own permission and error pages
+    (which hide what exists from all but the admin login) apply."""
+    segments = split_path_info(path)
+    if (len(segments) < 2 or segments[0] != "users"
+            or segments[1].startswith("@@") or is_admin_path(path)):
+        return None
+    return segments[1]
+
+
+def is_admin_path(path):
+    """Does the path name an admin page (a ``@@admin...`` segment)?"""
+    return any(segment.startswith("@@admin") for segment in path.split("/"))
+
+
 def session_factory_from_settings(settings):
     """Return the signed-cookie session factory of the admin pages."""
     secret = settings.admin_session_secret
@@ -203,3 +255,5 @@ def includeme(config):
         create_users=settings.jwt_create_users,
     ))
     config.set_session_factory(session_factory_from_settings(settings))
+    config.add_tween("myproject.security.tree_access_tween_factory",
+                     under="pyramid_tm.tm_tween_factory", over=EXCVIEW)

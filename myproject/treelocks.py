@@ -144,7 +144,10 @@ def tree_lock_tween_factory(handler, registry):
     def tree_lock_tween(request):
         if request.method in _READS:
             return handler(request)
-        segments = request.path_info.split("/", 3)
+        try:
+            segments = request.path_info.split("/", 3)
+        except UnicodeDecodeError:  # refused with a 400 further in
+            return handler(request)
         if len(segments) < 3 or segments[1] != "users" or not segments[2]:
             return handler(request)
         # TreeBusy, a TransientError, is retried; after the last attempt

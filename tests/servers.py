@@ -126,3 +126,42 @@ class Server:
                 self.process.wait(10)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+def raw_request(port, method, target, headers=(), body=b"", timeout=10):
+    """Send one HTTP/1.1 request exactly as given (target as bytes or str,
+    unchecked); return (status, {lowercased name: value}, body bytes)."""
+    if isinstance(target, str):
+        target = target.encode("latin-1")
+    lines = [method.encode("ascii") + b" " + target + b" HTTP/1.1",
+             b"Host: 127.0.0.1", b"Connection: close"]
+    for name, value in headers:
+        if isinstance(value, str):
+            value = value.encode("latin-1")
+        lines.append(name.encode("ascii") + b": " + value)
+    if body or method not in ("GET", "HEAD"):
+        lines.append(b"Content-Length: " + str(len(body)).encode())
+    data = b"\r\n".join(lines) + b"\r\n\r\n" + body
+    chunks = []
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # answered (and closed) before all was sent: read that
+        try:
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except ConnectionResetError:
+            if not chunks:
+                raise
+    answer = b"".join(chunks)
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    status_line, *header_lines = head.decode("latin-1").split("\r\n")
+    found = {}
+    for line in header_lines:
+        name, _, value = line.partition(":")
+        found[name.strip().lower()] = value.strip()
+    return int(status_line.split()[1]), found, rest

@@ -674,3 +674,17 @@ def test_the_hash_password_script_prints_a_usable_hash():
     assert verify_password("pw here", encoded)
     assert hash_script.main(["--stdin"], stdin=io.StringIO("\n"),
                             out=io.StringIO()) == 1
+
+
+def test_the_user_page_shows_the_deepest_tree_the_api_allows(admin, api,
+                                                             alice):
+    from myproject.views.wire import MAX_SET_DEPTH
+    path = "/users/alice"
+    for _ in range(MAX_SET_DEPTH):
+        api.post_json(path, {"set": "s"}, headers=auth(alice), status=201)
+        path += "/s"
+    api.post_json(path, {"id": "bottom"}, headers=auth(alice), status=201)
+    api.post_json(path, {"set": "s"}, headers=auth(alice), status=422)
+    page = admin.get("/users/alice/@@admin", status=200)
+    assert "bottom" in page.text
+    admin.get(path + "/@@admin", status=200)

@@ -115,7 +115,8 @@ def test_deleted_users_and_their_tokens_are_gone(testapp, admin_token, alice):
     testapp.delete("/users/alice", headers=auth(admin_token))
     testapp.get("/users/alice", headers=auth(admin_token), status=404)
     testapp.get("/", headers=auth(alice))
-    testapp.get("/users/alice", headers=auth(alice), status=404)
+    # The token went with its user: no valid credentials, so 401.
+    testapp.get("/users/alice", headers=auth(alice), status=401)
 
 
 # JWTs from the application's own auth service
@@ -223,5 +224,133 @@ def test_cli_adds_lists_and_revokes(ini, tmp_path, capsys):
     try:
         webtest.TestApp(application).get(
             "/users/alice", headers=auth(token), status=401)
+    finally:
+        _close(application)
+
+
+# No existence oracle: 401 and 403 are decided before traversal looks.
+
+PROBES = [
+    ("GET", "/users/{u}"), ("GET", "/users/{u}/messages"),
+    ("GET", "/users/{u}/messages/m1"), ("GET", "/users/{u}/messages/x/y/z"),
+    ("GET", "/users/{u}/nosuch"), ("GET", "/users/{u}/@@devices"),
+    ("GET", "/users/{u}/@@tokens"), ("GET", "/users/{u}/@@nosuchview"),
+    ("GET", "/users/{u}/messages/../tasks"),
+    ("POST", "/users/{u}/messages"), ("PUT", "/users/{u}/messages/m1"),
+    ("PATCH", "/users/{u}/messages/m1"), ("DELETE", "/users/{u}/messages/m1"),
+    ("DELETE", "/users/{u}"), ("POST", "/users/{u}/messages/m1/@@share"),
+    ("DELETE", "/users/{u}/@@devices/abc"),
+]
+
+
+def _probe(testapp, method, path, headers, status):
+    r = testapp.request(path, method=method, headers=headers, status=status,
+                        body=b"{}", content_type="application/json")
+    assert r.content_type == "application/json"
+    return r.json
+
+
+@pytest.mark.parametrize("poll_fast_path", ["true", "false"])
+def test_without_credentials_every_tree_path_is_401_existing_or_not(
+        tmp_path, poll_fast_path):
+    application = main({}, **app_settings(
+        tmp_path, **{"myproject.poll_fast_path": poll_fast_path}))
+    try:
+        testapp = webtest.TestApp(application)
+        alice = make_user(application, "alice")
+        testapp.post_json("/users/alice/messages", {"id": "m1"},
+                          headers=auth(alice))
+        for header in [{}, {"Authorization": "Bearer nonsense"},
+                       {"Authorization": "Bearer " + alice[:-2] + "xx"}]:
+            for method, path in PROBES:
+                answers = {_probe(testapp, method, path.format(u=u), header,
+                                  401)["detail"]
+                           for u in ("alice", "nosuch")}
+                assert len(answers) == 1, (method, path, answers)
+    finally:
+        _close(application)
+
+
+@pytest.mark.parametrize("poll_fast_path", ["true", "false"])
+def test_another_users_tree_is_403_existing_or_not(tmp_path, poll_fast_path):
+    application = main({}, **app_settings(
+        tmp_path, **{"myproject.poll_fast_path": poll_fast_path}))
+    try:
+        testapp = webtest.TestApp(application)
+        alice = make_user(application, "alice")
+        bob = make_user(application, "bob")
+        testapp.post_json("/users/alice/messages", {"id": "m1"},
+                          headers=auth(alice))
+        for method, path in PROBES:
+            answers = {_probe(testapp, method, path.format(u=u), auth(bob),
+                              403)["detail"]
+                       for u in ("alice", "nosuch")}
+            assert len(answers) == 1, (method, path, answers)
+    finally:
+        _close(application)
+
+
+def test_the_owner_and_admins_learn_what_is_missing(testapp, alice,
+                                                    admin_token):
+    testapp.get("/users/alice/messages/nosuch", headers=auth(alice),
+                status=404)
+    testapp.get("/users/alice/nosuch/x", headers=auth(alice), status=404)
+    testapp.get("/users/nosuch", headers=auth(admin_token), status=404)
+    testapp.get("/users/nosuch/messages/x", headers=auth(admin_token),
+                status=404)
+
+
+def test_dot_segments_are_judged_where_traversal_goes(testapp, alice, bob):
+    testapp.get("/users/alice/../bob", headers=auth(alice), status=403)
+    testapp.get("/users/alice/../nosuch", headers=auth(alice), status=403)
+    testapp.get("/users/bob/../alice/messages", headers=auth(alice),
+                status=200)
+
+
+# Wording: what was wrong, never why a token failed, no internals.
+
+def test_no_credentials_and_a_rejected_token_are_told_apart(testapp, alice):
+    none = testapp.get("/users/alice", status=401).json["detail"]
+    assert none == "send Authorization: Bearer <token>"
+    for token in ["nonsense", alice.partition(".")[0] + ".forged", "a.b.c"]:
+        rejected = testapp.get("/users/alice", headers=auth(token),
+                               status=401)
+        assert rejected.json["detail"] == "the token was not accepted"
+        assert rejected.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_refusal_names_no_framework_internals(testapp, alice, bob):
+    testapp.post_json("/users/bob/messages", {"id": "b1"}, headers=auth(bob))
+    details = [
+        testapp.get("/users/bob", headers=auth(alice), status=403),
+        testapp.get("/users/bob/messages/b1", headers=auth(alice),
+                    status=403),
+        testapp.get("/users", headers=auth(alice), status=403),
+        testapp.get("/users/alice/@@tokens", headers=auth(alice),
+                    status=403),
+        testapp.get("/@@push", headers=auth(alice), status=403),
+    ]
+    for r in details:
+        detail = r.json["detail"]
+        assert "permission" not in detail and "Unauthorized" not in detail
+        assert "_" not in detail, detail
+
+
+def test_a_jwt_whose_subject_has_a_lone_surrogate_is_400(tmp_path):
+    application = _jwt_app(tmp_path, **{"myproject.jwt.secret": SECRET})
+    try:
+        testapp = webtest.TestApp(application)
+        token = jwt.encode(_claims("x\ud800"), SECRET, algorithm="HS256")
+        for path in ["/users/x", "/users/x/messages"]:
+            r = testapp.get(path, headers=auth(token), status=400)
+            assert r.json["error"] == "bad_request"
+        testapp.post_json("/users/x/messages", {"id": "m"},
+                          headers=auth(token), status=400)
+        testapp.get("/", status=200)  # creates the site
+        site, conn = site_of(application)
+        try:
+            assert len(site.users) == 0
+        finally:
+            conn.close()
     finally:
         _close(application)

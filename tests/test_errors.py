@@ -106,10 +106,16 @@ def test_a_wrong_content_type_is_415(testapp, headers):
 
 @pytest.mark.parametrize("path", [
     "/nothing", "/users/alice/nothing", "/users/alice/messages/nothing",
-    "/users/nobody",
 ])
 def test_unknown_paths_are_404(testapp, headers, path):
     error(testapp.get(path, headers=headers, status=404), 404)
+
+
+def test_an_unknown_user_is_404_for_admins_and_403_for_others(
+        testapp, headers, admin_token):
+    error(testapp.get("/users/nobody", headers=auth(admin_token),
+                      status=404), 404)
+    error(testapp.get("/users/nobody", headers=headers, status=403), 403)
 
 
 def test_wrong_methods_are_405_with_allow(testapp, headers):
@@ -280,3 +286,105 @@ def test_a_storage_error_while_authenticating_is_a_json_500(
     r = testapp.post_json("/users/alice/messages", {"id": "m1"},
                           headers=headers, status=500)
     assert error(r, 500)["error"] == "internal_server_error"
+
+
+# Numbers that are not finite, text that is not Unicode, sets nested deeper
+# than the bound: refused before anything is saved.
+
+@pytest.mark.parametrize("body", [
+    '{"id": "inf", "n": 1e999}', '{"id": "inf", "n": -1e999}',
+    '{"id": "inf", "x": {"y": [1, 2e400]}}'])
+def test_numbers_that_overflow_to_infinity_are_400(testapp, headers, body,
+                                                   app):
+    r = testapp.post("/users/alice/messages", body,
+                     content_type="application/json", headers=headers,
+                     status=400)
+    assert "finite" in error(r, 400)["detail"]
+    assert generation_of(app) == 3
+    assert testapp.get("/users/alice", headers=headers).json[
+        "generation"] == 3
+
+
+def test_huge_integers_are_kept_exactly(testapp, headers):
+    big = 10 ** 300
+    testapp.post("/users/alice/messages", '{"id": "big", "n": %d}' % big,
+                 content_type="application/json", headers=headers,
+                 status=201)
+    assert testapp.get("/users/alice/messages/big", headers=headers).json[
+        "document"]["n"] == big
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/users/alice/messages", r'{"id": "\ud800"}'),
+    ("/users/alice/messages", r'{"id": "a\udfffb"}'),
+    ("/users/alice/messages", r'{"set": "\udc80"}'),
+    ("/users/alice/messages", r'{"id": "ok", "note": "x\ud800"}'),
+    ("/users/alice/messages", r'{"id": "ok", "\udc80": 1}'),
+    ("/users/alice/messages", r'{"id": "ok", "deep": [{"a": ["\ud83d"]}]}'),
+])
+def test_lone_surrogates_anywhere_in_a_body_are_400(testapp, headers, app,
+                                                    path, body):
+    r = testapp.post(path, body, content_type="application/json",
+                     headers=headers, status=400)
+    assert "surrogate" in error(r, 400)["detail"]
+    assert generation_of(app) == 3
+
+
+def test_a_pair_of_surrogates_is_one_character_and_fine(testapp, headers):
+    r = testapp.post("/users/alice/messages", r'{"id": "\ud83d\ude00"}',
+                     content_type="application/json", headers=headers,
+                     status=201)
+    assert r.json["document"]["id"] == "\U0001F600"
+
+
+def test_a_lone_surrogate_in_a_put_is_400(testapp, headers, app):
+    testapp.post_json("/users/alice/messages", {"id": "m1"}, headers=headers)
+    r = testapp.put("/users/alice/messages/m1", r'{"v": "\ud800"}',
+                    content_type="application/json", headers=headers,
+                    status=400)
+    error(r, 400)
+    assert testapp.get("/users/alice/messages/m1", headers=headers).json[
+        "document"] == {"id": "m1"}
+
+
+def test_an_admin_creating_a_user_with_a_lone_surrogate_gets_400(
+        testapp, admin_token, app):
+    r = testapp.post("/users", r'{"id": "x\ud800"}',
+                     content_type="application/json",
+                     headers=auth(admin_token), status=400)
+    error(r, 400)
+    site, conn = site_of(app)
+    try:
+        assert list(site.users.keys()) == ["root"]
+    finally:
+        conn.close()
+
+
+def test_ids_with_surrogates_are_refused_by_the_id_check():
+    from myproject.resources import check_id
+    with pytest.raises(ValueError):
+        check_id("x\ud800")
+
+
+def nest(testapp, headers, depth):
+    """Create sets a/a/.../a, depth of them under alice's tree; return the
+    path of the deepest."""
+    path = "/users/alice"
+    for _ in range(depth):
+        testapp.post_json(path, {"set": "a"}, headers=headers, status=201)
+        path += "/a"
+    return path
+
+
+def test_sets_nest_32_deep_and_no_deeper(testapp, headers, app):
+    from myproject.views.wire import MAX_SET_DEPTH
+    assert MAX_SET_DEPTH == 32
+    deepest = nest(testapp, headers, 32)
+    before = generation_of(app)
+    r = testapp.post_json(deepest, {"set": "b"}, headers=headers, status=422)
+    assert "32" in error(r, 422)["detail"]
+    assert generation_of(app) == before
+    # Documents still go into the deepest set.
+    testapp.post_json(deepest, {"id": "d"}, headers=headers, status=201)
+    assert testapp.get(deepest + "/d", headers=headers).json["document"] == {
+        "id": "d"}

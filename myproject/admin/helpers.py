@@ -8,7 +8,7 @@ from pyramid.location import lineage
 from pyramid.view import view_config
 
 from ..resources import Site
-from ..security import ADMIN_PAGES, admin_login
+from ..security import ADMIN_PAGES, admin_login, is_admin_path
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -57,11 +57,11 @@ class AdminPagePredicate:
     phash = text
 
     def __call__(self, context, request):
-        return self.value == is_admin_path(request.path_info)
-
-
-def is_admin_path(path):
-    return any(segment.startswith("@@admin") for segment in path.split("/"))
+        try:
+            path = request.path_info
+        except UnicodeDecodeError:  # not a page's: the API's JSON 400
+            path = ""
+        return self.value == is_admin_path(path)
 
 
 def page(request, title, **values):

@@ -19,6 +19,7 @@ from pyramid.view import (
 )
 
 from ..passwords import verify_password
+from ..redact import short_hash
 from ..resources import Site
 from ..security import admin_login
 from .helpers import is_admin_path, page, page_headers, template
@@ -98,8 +99,9 @@ def login(context, request):
             log.info("admin %r logged in from %s", username, address)
             return HTTPSeeOther(location=came_from)
         else:
-            log.warning("failed admin login as %r from %s", username[:64],
-                        address)
+            # The name's hash, not the name: it may be a mistyped password.
+            log.warning("failed admin login as name #%s from %s",
+                        short_hash(username), address)
             if throttle.failed(address):
                 log.warning(
                     "admin login from %s paused: %d failed logins within "

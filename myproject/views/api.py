@@ -7,6 +7,7 @@ answer with what they wrote and, when the request carried a generation,
 ``updates``: everything that changed in the user's tree since then, the
 write included.
 """
+import pkgutil
 import uuid
 
 from pyramid.httpexceptions import (
@@ -16,12 +17,20 @@ from pyramid.httpexceptions import (
     HTTPNotModified,
     HTTPUnprocessableEntity,
 )
+from pyramid.response import Response
 from pyramid.view import view_config
 
 from .. import sync
 from ..generationalset import GSet
 from ..resources import Document, DocumentNode, ISetContext, SetNode, Site
-from .wire import answer, client_generation, client_limit, json_body, valid_id
+from .wire import (
+    MAX_SET_DEPTH,
+    answer,
+    client_generation,
+    client_limit,
+    json_body,
+    valid_id,
+)
 
 
 @view_config(context=Site, request_method="GET", renderer="json")
@@ -36,6 +45,16 @@ def service_description(context, request):
             "header": "X-Generation",
         },
     }
+
+
+@view_config(context=Site, name="__api__", request_method="GET")
+def openapi_document(context, request):
+    """Return the OpenAPI 3.1 document of this API (``openapi.json``)."""
+    return Response(body=_OPENAPI, content_type="application/json",
+                    charset="utf-8")
+
+
+_OPENAPI = pkgutil.get_data("myproject", "openapi.json")
 
 
 # Reading
@@ -73,6 +92,9 @@ def set_post(context, request):
         if len(body) != 1:
             raise HTTPUnprocessableEntity(
                 'a new set is written {"set": ID} and nothing else')
+        if len(_path_in_tree(context)) >= MAX_SET_DEPTH:
+            raise HTTPUnprocessableEntity(
+                f"sets nest at most {MAX_SET_DEPTH} deep in a tree")
         _refuse_taken(gset, set_id)
         gset.add(GSet(set_id))
         result = {"set": set_id}

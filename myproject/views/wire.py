@@ -7,6 +7,7 @@ aborts the transaction.  Answers are JSON (the views' ``renderer="json"``);
 generation to the answer of a write.
 """
 import json
+import math
 import re
 
 from pyramid.httpexceptions import (
@@ -17,11 +18,12 @@ from pyramid.httpexceptions import (
 )
 
 from .. import sync
-from ..resources import check_id
+from ..resources import check_id, is_text
 from ..settings import app_settings
 
 GENERATION_HEADER = "X-Generation"
 MAX_DEPTH = 64  # of objects and lists in a document
+MAX_SET_DEPTH = 32  # of sets in a tree: /users/<id>/1/2/.../32
 _DIGITS = re.compile(r"[0-9]{1,18}\Z")
 
 
@@ -86,14 +88,20 @@ def json_body(request):
             f"the body is larger than {limit} bytes")
     try:
         value = json.loads(body.decode(request.charset or "utf-8"),
-                           parse_constant=_refuse_constant)
+                           parse_constant=_refuse_constant,
+                           parse_float=_finite_float)
     except RecursionError:
         raise HTTPBadRequest("the body is nested too deeply") from None
     except (UnicodeDecodeError, LookupError, ValueError) as e:
         raise HTTPBadRequest(f"the body is not valid JSON: {e}") from None
     if not isinstance(value, dict):
         raise HTTPUnprocessableEntity("the body must be a JSON object")
-    if _depth(value) > MAX_DEPTH:
+    depth, text = _depth_and_text(value)
+    if not text:
+        raise HTTPBadRequest(
+            "the body has a string with a lone surrogate (\\ud800-\\udfff "
+            "unpaired), which is not Unicode text")
+    if depth > MAX_DEPTH:
         raise HTTPUnprocessableEntity(
             f"the body is nested more than {MAX_DEPTH} levels deep")
     return value
@@ -104,18 +112,32 @@ def _refuse_constant(name):
     raise ValueError(f"{name} is not a JSON value")
 
 
-def _depth(value):
-    """Return how deeply value's lists and objects nest (iteratively)."""
+def _finite_float(literal):
+    # 1e999 is valid JSON, but Python reads it as inf, which is not.
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"{literal[:40]} is not a finite number")
+    return value
+
+
+def _depth_and_text(value):
+    """Return how deeply value's lists and objects nest, and whether all
+    its strings (keys too) are Unicode text; iteratively."""
     deepest, stack = 0, [(value, 1)]
     while stack:
         value, depth = stack.pop()
+        if isinstance(value, str):
+            if not is_text(value):
+                return deepest, False
+            continue
         if isinstance(value, dict):
+            stack.extend((key, depth) for key in value)
             value = value.values()
         elif not isinstance(value, list):
             continue
         deepest = max(deepest, depth)
         stack.extend((item, depth + 1) for item in value)
-    return deepest
+    return deepest, True
 
 
 def valid_id(value, what="id"):
