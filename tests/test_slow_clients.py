@@ -16,6 +16,8 @@ import urllib.request
 
 import pytest
 
+from myproject.settings import app_settings
+
 from .servers import Server, add_user, write_ini
 
 HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -188,7 +190,7 @@ def test_waitress_and_the_app_accept_the_same_largest_body(live, app):
     # waitress refuses a body of max_request_body_size bytes or more, the
     # app one of more than myproject.max_body_size bytes.
     server, token = live
-    limit = app.registry.settings["myproject.max_body_size"]
+    limit = app_settings(app.registry).max_body_size
     assert int(shipped_server_settings()["max_request_body_size"]) == limit + 1
 
     def body(document_id, size):
