@@ -22,6 +22,7 @@ def main(global_config, **settings):
         config.include("pyramid_jinja2")
         config.include(".admin")
         config.include(".push.wiring")
+        config.include(".live")
         config.include(".views")
     return config.make_wsgi_app()
 
