@@ -19,6 +19,7 @@ myproject.user_sets = messages tasks
 use = egg:waitress#main
 listen = 127.0.0.1:{port}
 threads = {threads}
+{server_extra}
 
 [loggers]
 keys = root
@@ -51,14 +52,17 @@ def free_port():
 
 
 def write_ini(folder, uri, *, port=None, threads=8, settings=None,
-              name="server.ini", log_level="WARN"):
+              name="server.ini", log_level="WARN", server_settings=None):
     """Write an .ini for a test server; return (path, port)."""
     port = port or free_port()
     extra = "\n".join(f"{k} = {v}" for k, v in (settings or {}).items())
+    server_extra = "\n".join(
+        f"{k} = {v}" for k, v in (server_settings or {}).items())
     path = os.path.join(folder, name)
     with open(path, "w") as f:
         f.write(INI_TEMPLATE.format(uri=uri, port=port, threads=threads,
-                                    extra=extra, log_level=log_level))
+                                    extra=extra, log_level=log_level,
+                                    server_extra=server_extra))
     return path, port
 
 
