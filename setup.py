@@ -67,7 +67,8 @@ setup(
     python_requires=">= 3.10",
     packages=find_packages(exclude=["tests", "tests.*", "bench"]),
     include_package_data=True,
-    package_data={"myproject.admin": ["templates/*.jinja2", "static/*"]},
+    package_data={"myproject.admin": ["templates/*.jinja2", "static/*"],
+                  "myproject.views": ["demo.html"]},
     zip_safe=False,
     install_requires=requires,
     extras_require={
