@@ -70,7 +70,8 @@ setup(
     packages=find_packages(exclude=["tests", "tests.*", "bench"]),
     include_package_data=True,
     package_data={"myproject": ["openapi.json"],
-                  "myproject.admin": ["templates/*.jinja2", "static/*"]},
+                  "myproject.admin": ["templates/*.jinja2", "static/*"],
+                  "myproject.views": ["demo.html"]},
     zip_safe=False,
     install_requires=requires,
     extras_require={

@@ -24,6 +24,7 @@ def main(global_config, **settings):
         config.include("pyramid_jinja2")
         config.include(".admin")
         config.include(".push.wiring")
+        config.include(".live")
         config.include(".views")
     app = config.make_wsgi_app()
     if not global_config.get("myproject.evolving"):

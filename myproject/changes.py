@@ -8,6 +8,12 @@ The first record in a transaction registers an after-commit hook; after a
 *successful* commit it calls every subscriber with the changed roots.  An
 aborted transaction (a ConflictError retried by pyramid_retry, an error
 response) calls nobody.
+
+A root's first record in a transaction also notes the generation its tree
+had before the transaction, as ``root._v_generation_before`` (notify comes
+after a bump of one; a renumbering ``upgrade`` may bump more): subscribers
+that need where a change started (the live publisher: the clients held at
+that generation) read it there.
 """
 import logging
 import threading
@@ -46,6 +52,8 @@ class ChangeTracker:
             roots = {}
             txn.set_data(self, roots)
             txn.addAfterCommitHook(self._after_commit, (roots,))
+        if id(root) not in roots:
+            root._v_generation_before = root.generation - 1
         roots[id(root)] = root
 
     def changed_roots(self, txn=None):

@@ -135,6 +135,22 @@ class HostPort:
         return host.strip("[]"), int(port)
 
 
+class Origins:
+    """Web origins (scheme://host[:port]) separated by spaces or newlines."""
+
+    name = "origins"
+    empty = ()
+    _ORIGIN = re.compile(r"https?://[^/\s?#]+\Z")
+
+    def parse(self, raw):
+        origins = aslist(raw)
+        for origin in origins:
+            if not self._ORIGIN.match(origin):
+                raise ValueError(f"an origin such as https://app.example.com "
+                                 f"(no path) is needed, not {origin!r}")
+        return tuple(origin.lower() for origin in origins)
+
+
 class PasswordHash(Text):
     name = "password hash"
 
@@ -264,6 +280,20 @@ SETTINGS = (
       "threads running pyfcm"),
     S("myproject.push.fcm.server", Text(), "",
       "base URL instead of https://fcm.googleapis.com (tests)"),
+    # Web apps
+    S("myproject.cors.origins", Origins(), "",
+      "web origins allowed to call the API from a browser (CORS); empty: "
+      "CORS is off"),
+    S("myproject.cors.max_age", Integer(0), "600",
+      "seconds a browser may keep a preflight's answer"),
+    S("myproject.live.grip", Flag(), "false",
+      "the app is behind Pushpin: hold ?wait= polls with GRIP instructions "
+      "and publish after commits"),
+    S("myproject.live.publish_url", Text(), "http://127.0.0.1:5561",
+      "Pushpin's publish endpoint (its HTTP control port)"),
+    S("myproject.live.max_waiting", Integer(0), "2",
+      "without GRIP: polls held in this process at once (each takes a "
+      "waitress thread); beyond it answered at once"),
 )
 del S
 

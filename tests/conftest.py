@@ -54,9 +54,10 @@ def app(settings):
 
 
 def _close(application):
-    service = getattr(application.registry, "push_service", None)
-    if service is not None:
-        service.stop()
+    for name in ("push_service", "live_service"):
+        service = getattr(application.registry, name, None)
+        if service is not None:
+            service.stop()
     for db in zodb_databases(application.registry).values():
         db.close()
 

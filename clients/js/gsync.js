@@ -254,12 +254,15 @@ export class SyncClient {
    * Bring the mirror up to date, a page at a time (pageSize members at most
    * when set); every page is stored before the next is asked for, so an
    * interrupted sync resumes where it stopped.  Returns the generation.
+   * With `wait` (seconds, 1 to 30) the server holds the first request until
+   * the tree changes or the wait runs out (a live poll: never a 304).
    */
-  sync() {
+  sync({ wait } = {}) {
     return this.serial(async () => {
       const query = this.pageSize ? { limit: String(this.pageSize) } : {};
+      if (wait) query.wait = String(wait);
       for (;;) {
-        const headers = this.etag ? { "If-None-Match": this.etag } : {};
+        const headers = this.etag && !query.wait ? { "If-None-Match": this.etag } : {};
         const asked = this.generation;
         const { status, answer, etag } = await this.request("GET", "", { query, headers });
         if (status === 304) return this.generation;
@@ -272,8 +275,28 @@ export class SyncClient {
         await this.save(applyUpdates(this.state, answer), more ? null : etag);
         this.onProgress?.({ generation: this.generation, more });
         if (!more) return this.generation;
+        delete query.wait; // the next pages are there already
       }
     });
+  }
+
+  /**
+   * Keep the mirror live: live polls one after another until `signal`
+   * aborts; `onChange(state)` after each that moved the generation.  A
+   * failed poll is passed to `onError` and retried after `retryDelay` ms.
+   */
+  async live({ wait = 25, signal, onChange, onError, retryDelay = 1000 } = {}) {
+    while (!signal?.aborted) {
+      const before = this.generation;
+      try {
+        await this.sync({ wait });
+        if (this.generation !== before) onChange?.(this.state);
+      } catch (error) {
+        if (signal?.aborted) break;
+        onError?.(error);
+        await new Promise((resolve) => setTimeout(resolve, retryDelay));
+      }
+    }
   }
 
   write(method, path, body) {

@@ -98,7 +98,7 @@ def poll_tween_factory(handler, registry):
             release(conn)
 
     def poll_tween(request):
-        if request.method == "GET" and _polls_a_tree(request):
+        if request.method == "GET" and polls_a_tree(request):
             response = answer(request)
             if response is not None:
                 return response
@@ -107,7 +107,7 @@ def poll_tween_factory(handler, registry):
     return poll_tween
 
 
-def _polls_a_tree(request):
+def polls_a_tree(request):
     """Does the path name a user's whole tree in the plain form?  Other
     forms ("", ".", "..", "@@" segments, undecodable) are traversal's."""
     try:

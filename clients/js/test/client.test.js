@@ -225,3 +225,35 @@ test("fetch is called without a this, as a browser's window.fetch requires", asy
   await alice.sync();
   assert.deepStrictEqual(thisValues, [undefined]);
 });
+
+test("a live sync asks the server to wait, without If-None-Match", async () => {
+  const { fetch, requests } = fakeFetch([
+    json(200, { generation: 3, adds: [{ set: "m" }] }, { ETag: '"3"' }),
+    json(200, { generation: 4, more: true, adds: [{ set: "m", adds: [{ id: "a" }] }] }),
+    json(200, { generation: 5, adds: [{ set: "m", adds: [{ id: "b" }] }] }, { ETag: '"5"' }),
+  ]);
+  const client = new SyncClient({ baseUrl: BASE, userId: "alice", token: "t", fetch });
+  await client.sync();
+  assert.equal(await client.sync({ wait: 20 }), 5);
+  assert.equal(requests[1].query.wait, "20");
+  assert.equal(requests[1].headers["If-None-Match"], undefined);
+  assert.equal(requests[2].query.wait, undefined); // later pages: no wait
+  assert.deepEqual(Object.keys(client.state.contents.m), ["a", "b"]);
+});
+
+test("live() polls until aborted and reports each change", async () => {
+  const controller = new AbortController();
+  const seen = [];
+  const { fetch, requests } = fakeFetch([
+    json(200, { generation: 1, adds: [] }),
+    json(200, { generation: 1 }),
+    json(200, { generation: 2, adds: [{ id: "x" }] }),
+    () => { controller.abort(); return json(200, { generation: 2 }); },
+  ]);
+  const client = new SyncClient({ baseUrl: BASE, userId: "alice", token: "t", fetch });
+  await client.live({ wait: 5, signal: controller.signal,
+                      onChange: (state) => seen.push(state.generation) });
+  assert.deepEqual(seen, [1, 2]);
+  assert.equal(requests.length, 4);
+  assert.ok(requests.every((r) => r.query.wait === "5"));
+});
