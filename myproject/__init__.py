@@ -23,6 +23,7 @@ def main(global_config, **settings):
         config.include(".admin")
         config.include(".push.wiring")
         config.include(".views")
+        config.include(".health")
     return config.make_wsgi_app()
 
 
