@@ -22,6 +22,7 @@ def main(global_config, **settings):
         config.include("pyramid_jinja2")
         config.include(".admin")
         config.include(".push.wiring")
+        config.include(".metrics")
         config.include(".views")
         config.include(".health")
     return config.make_wsgi_app()

@@ -264,6 +264,15 @@ SETTINGS = (
       "threads running pyfcm"),
     S("myproject.push.fcm.server", Text(), "",
       "base URL instead of https://fcm.googleapis.com (tests)"),
+    # Operations
+    S("myproject.metrics.enabled", Flag(), "true",
+      "count requests, polls, commits, pushes; serve GET /metrics"),
+    S("myproject.metrics.token", Secret(), "",
+      "bearer token GET /metrics asks for (empty: none)"),
+    S("myproject.shutdown.request_timeout", Seconds(0), "10",
+      "on SIGTERM/SIGINT: longest wait for requests in flight"),
+    S("myproject.shutdown.push_timeout", Seconds(0), "5",
+      "on SIGTERM/SIGINT: longest wait for pushes waiting or in flight"),
 )
 del S
 
