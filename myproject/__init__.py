@@ -2,19 +2,32 @@
 import os
 
 from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+from zc.lockfile import LockError
 
 from . import settings as app_settings
+from .startup import LOCKED, DatabaseLocked, StartupError
 
 
 def main(global_config, **settings):
-    """Return the Pyramid WSGI application."""
-    settings, parsed = app_settings.parse(settings)
+    """Return the Pyramid WSGI application.
+
+    Raises ``StartupError`` (a ``ConfigurationError``) naming every
+    problem of the settings, or the locked database."""
+    try:
+        settings, parsed = app_settings.parse(settings)
+    except ConfigurationError as exc:
+        raise StartupError(str(exc)) from None
     _ensure_file_storage_folder(parsed.zodbconn_uri)
     with Configurator(settings=settings) as config:
         config.registry.myproject_settings = parsed
         config.include(".request")  # pyramid_tm, request.tm on the class
         config.include("pyramid_retry")
-        config.include("pyramid_zodbconn")
+        try:
+            config.include("pyramid_zodbconn")
+        except LockError:
+            raise DatabaseLocked(LOCKED.format(
+                path=_file_storage_path(parsed.zodbconn_uri) or "")) from None
         config.include(".resources")
         config.include(".security")
         config.include(".retry")
@@ -28,10 +41,17 @@ def main(global_config, **settings):
     return config.make_wsgi_app()
 
 
+def _file_storage_path(uri):
+    """Return the path of a ``file://`` storage URI, else None."""
+    if uri.startswith("file://"):
+        return uri[len("file://"):].split("?", 1)[0]
+    return None
+
+
 def _ensure_file_storage_folder(uri):
     """Create the folder of a ``file://`` storage so a fresh checkout starts."""
-    if uri.startswith("file://"):
-        path = uri[len("file://"):].split("?", 1)[0]
+    path = _file_storage_path(uri)
+    if path:
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)

@@ -329,14 +329,18 @@ def parse(settings, environ=None):
     problems = []
     expanded = expand_environment(
         settings, os.environ if environ is None else environ, problems)
+    # A key whose variable is missing has said so: nothing more about it.
+    unset = {problem.split(":", 1)[0] for problem in problems}
     values = {}
     for setting in SETTINGS:
         try:
             values[setting.key] = setting.parse(expanded.get(setting.key))
         except ValueError as e:
-            problems.append(f"{setting.key}: {e}")
+            if setting.key not in unset:
+                problems.append(f"{setting.key}: {e}")
             values[setting.key] = None
-    problems += _cross_checks(values)
+    problems += [problem for problem in _cross_checks(values)
+                 if problem.split(" ", 1)[0] not in unset]
     if problems:
         raise ConfigurationError(_message(problems))
     return expanded, Settings(values)
