@@ -5,6 +5,7 @@ from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
 from zc.lockfile import LockError
 
+from . import logs
 from . import settings as app_settings
 from .startup import LOCKED, DatabaseLocked, StartupError
 
@@ -14,6 +15,7 @@ def main(global_config, **settings):
 
     Raises ``StartupError`` (a ``ConfigurationError``) naming every
     problem of the settings, or the locked database."""
+    logs.install_record_factory()  # a request_id on every record
     try:
         settings, parsed = app_settings.parse(settings)
     except ConfigurationError as exc:
@@ -35,6 +37,7 @@ def main(global_config, **settings):
         config.include("pyramid_jinja2")
         config.include(".admin")
         config.include(".push.wiring")
+        config.include(".logs")
         config.include(".metrics")
         config.include(".views")
         config.include(".health")

@@ -49,7 +49,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pyramid.httpexceptions import HTTPUnauthorized
 from pyramid.response import Response
 from pyramid.security import NO_PERMISSION_REQUIRED
-from pyramid.tweens import INGRESS
 from pyramid_retry import IBeforeRetry, is_error_retryable
 
 from . import changes
@@ -269,7 +268,7 @@ def _no_root(request):
 def includeme(config):
     """Count (when ``myproject.metrics.enabled``) and serve ``/metrics``.
 
-    Include it after ``push.wiring`` and before the views."""
+    Include it after ``push.wiring`` and ``logs``, before the views."""
     registry = config.registry
     if not app_settings(registry).metrics_enabled:
         registry.myproject_metrics = None
@@ -288,7 +287,7 @@ def includeme(config):
         metrics.retries.labels(event.exception.__class__.__name__).inc()
 
     config.add_subscriber(count_retry, IBeforeRetry)
-    config.add_tween(TWEEN, under=INGRESS,
+    config.add_tween(TWEEN, under="myproject.logs.request_id_tween_factory",
                      over="myproject.views.errors.outer_excview_tween_factory")
     config.add_route("metrics", "/metrics", factory=_no_root)
     config.add_view(metrics_view, route_name="metrics",
