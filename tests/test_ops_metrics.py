@@ -176,3 +176,51 @@ def test_metrics_off_means_no_endpoint_and_no_counting(tmp_path):
 ])
 def test_route_kinds(method, path, kind):
     assert route_kind(method, path) == kind
+
+
+def metric(text, line_start):
+    """The value of the sample line starting with line_start (0 if none)."""
+    for line in text.splitlines():
+        if line.startswith(line_start + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.parametrize("conflicts, status", [(1, 200), (3, 503)])
+def test_conflict_retries_and_503s_are_counted_once_per_request(
+        tmp_path, monkeypatch, conflicts, status):
+    import webtest
+    from ZODB.POSException import ConflictError
+
+    from myproject.resources import Document
+
+    app = main({}, **app_settings(tmp_path))  # retry.attempts = 3
+    try:
+        testapp = webtest.TestApp(app)
+        headers = {"Authorization": f"Bearer {make_user(app, 'alice')}"}
+        testapp.post_json("/users/alice/messages", {"id": "m1"},
+                          headers=headers)
+        real = Document.replace
+        attempts = []
+
+        def conflicting(self, data):
+            attempts.append(1)
+            if len(attempts) <= conflicts:
+                raise ConflictError()
+            return real(self, data)
+
+        monkeypatch.setattr(Document, "replace", conflicting)
+        testapp.put_json("/users/alice/messages/m1", {"v": 2},
+                         headers=headers, status=status)
+        text = testapp.get("/metrics").text
+    finally:
+        _close(app)
+    retried = min(conflicts, 2)  # the third attempt is the last
+    assert metric(text, 'myproject_retries_total{error="ConflictError"}') \
+        == retried
+    assert metric(text, "myproject_busy_total") == (status == 503)
+    cls = f"{status // 100}xx"
+    assert metric(text, f'myproject_requests_total{{kind="write",'
+                        f'status="{cls}"}}') == (1 if status == 503 else 2)
+    assert metric(text, "myproject_commits_total") == (2 if status == 200
+                                                       else 1)
