@@ -25,6 +25,8 @@ requires = [
     "pyfcm >= 2.0",
     "google-auth >= 2.0",  # FCM service-account credentials
     "requests >= 2.28",    # the FCM client's HTTP session
+    "prometheus_client >= 0.20",  # GET /metrics
+    "python-json-logger >= 3.1",  # structured logs (docs/operations.txt)
 ]
 
 # RelStorage finds psycopg2 whichever distribution installs it; the binary

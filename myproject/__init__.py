@@ -2,21 +2,37 @@
 import os
 
 from pyramid.config import Configurator
+from pyramid.exceptions import ConfigurationError
+from zc.lockfile import LockError
 
+from . import logs
 from . import settings as app_settings
 from .redact import install_log_filter
+from .startup import LOCKED, DatabaseLocked, StartupError
 
 
 def main(global_config, **settings):
-    """Return the Pyramid WSGI application."""
+    """Return the Pyramid WSGI application.
+
+    Raises ``StartupError`` (a ``ConfigurationError``) naming every
+    problem of the settings, the locked database, or a database that needs
+    ``myproject-admin <ini> evolve``."""
     install_log_filter()  # tokens out of every line, waitress's too
-    settings, parsed = app_settings.parse(settings)
+    logs.install_record_factory()  # a request_id on every record
+    try:
+        settings, parsed = app_settings.parse(settings)
+    except ConfigurationError as exc:
+        raise StartupError(str(exc)) from None
     _ensure_file_storage_folder(parsed.zodbconn_uri)
     with Configurator(settings=settings) as config:
         config.registry.myproject_settings = parsed
         config.include(".request")  # pyramid_tm, request.tm on the class
         config.include("pyramid_retry")
-        config.include("pyramid_zodbconn")
+        try:
+            config.include("pyramid_zodbconn")
+        except LockError:
+            raise DatabaseLocked(LOCKED.format(
+                path=_file_storage_path(parsed.zodbconn_uri) or "")) from None
         config.include(".resources")
         config.include(".security")
         config.include(".retry")
@@ -25,7 +41,10 @@ def main(global_config, **settings):
         config.include(".admin")
         config.include(".push.wiring")
         config.include(".live")
+        config.include(".logs")
+        config.include(".metrics")
         config.include(".views")
+        config.include(".health")
     app = config.make_wsgi_app()
     if not global_config.get("myproject.evolving"):
         _check_layout(config.registry, global_config)
@@ -39,16 +58,23 @@ def _check_layout(registry, global_config):
     ini = os.path.basename(global_config.get("__file__") or "<ini file>")
     try:
         check(zodb_databases(registry)[""], ini)
-    except Exception:
+    except ConfigurationError as exc:
         for db in zodb_databases(registry).values():
             db.close()
-        raise
+        raise StartupError(str(exc)) from None
+
+
+def _file_storage_path(uri):
+    """Return the path of a ``file://`` storage URI, else None."""
+    if uri.startswith("file://"):
+        return uri[len("file://"):].split("?", 1)[0]
+    return None
 
 
 def _ensure_file_storage_folder(uri):
     """Create the folder of a ``file://`` storage so a fresh checkout starts."""
-    if uri.startswith("file://"):
-        path = uri[len("file://"):].split("?", 1)[0]
+    path = _file_storage_path(uri)
+    if path:
         folder = os.path.dirname(path)
         if folder:
             os.makedirs(folder, exist_ok=True)

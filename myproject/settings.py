@@ -201,9 +201,9 @@ SETTINGS = (
       "answer GET /users/<id>?generation=G without traversal (same "
       "security policy, ACL and error views)"),
     S("myproject.sync.page_size", Integer(1), "1000",
-      "updates per page of a poll (paged polls; not used yet)"),
+      "members per page of a poll or of a write's updates, when the request names no limit"),
     S("myproject.sync.max_page_size", Integer(1), "10000",
-      "the largest page a client may ask for, >= page_size (not used yet)"),
+      "the largest limit a client may ask for (larger: 400), >= page_size"),
     S("myproject.tree_lock_dsn", Text(), "",
       "libpq DSN: writes to one tree queue on a PostgreSQL advisory lock "
       "across processes"),
@@ -294,6 +294,15 @@ SETTINGS = (
     S("myproject.live.max_waiting", Integer(0), "2",
       "without GRIP: polls held in this process at once (each takes a "
       "waitress thread); beyond it answered at once"),
+    # Operations
+    S("myproject.metrics.enabled", Flag(), "true",
+      "count requests, polls, commits, pushes; serve GET /metrics"),
+    S("myproject.metrics.token", Secret(), "",
+      "bearer token GET /metrics asks for (empty: none)"),
+    S("myproject.shutdown.request_timeout", Seconds(0), "10",
+      "on SIGTERM/SIGINT: longest wait for requests in flight"),
+    S("myproject.shutdown.push_timeout", Seconds(0), "5",
+      "on SIGTERM/SIGINT: longest wait for pushes waiting or in flight"),
 )
 del S
 
@@ -350,14 +359,18 @@ def parse(settings, environ=None):
     problems = []
     expanded = expand_environment(
         settings, os.environ if environ is None else environ, problems)
+    # A key whose variable is missing has said so: nothing more about it.
+    unset = {problem.split(":", 1)[0] for problem in problems}
     values = {}
     for setting in SETTINGS:
         try:
             values[setting.key] = setting.parse(expanded.get(setting.key))
         except ValueError as e:
-            problems.append(f"{setting.key}: {e}")
+            if setting.key not in unset:
+                problems.append(f"{setting.key}: {e}")
             values[setting.key] = None
-    problems += _cross_checks(values)
+    problems += [problem for problem in _cross_checks(values)
+                 if problem.split(" ", 1)[0] not in unset]
     if problems:
         raise ConfigurationError(_message(problems))
     return expanded, Settings(values)

@@ -25,11 +25,13 @@ serialize writes across processes.
 import contextlib
 import logging
 import threading
+import time
 import zlib
 
 from pyramid.exceptions import ConfigurationError
 from transaction.interfaces import TransientError
 
+from .metrics import app_metrics
 from .retry import retryable
 from .settings import app_settings
 
@@ -140,6 +142,9 @@ def tree_locks_from_settings(settings):
 
 def tree_lock_tween_factory(handler, registry):
     locks = tree_locks_from_settings(app_settings(registry))
+    metrics = app_metrics(registry)
+    waits = None if metrics is None else metrics.tree_lock_wait
+    clock = time.perf_counter
 
     def tree_lock_tween(request):
         if request.method in _READS:
@@ -152,7 +157,10 @@ def tree_lock_tween_factory(handler, registry):
             return handler(request)
         # TreeBusy, a TransientError, is retried; after the last attempt
         # the exception views answer 503 (myproject.retry).
+        asked = clock()
         with locks.for_user(segments[2]):
+            if waits is not None:
+                waits.observe(clock() - asked)
             return handler(request)
 
     return tree_lock_tween

@@ -17,7 +17,7 @@ myproject.user_sets = messages tasks
 {extra}
 
 [server:main]
-use = egg:waitress#main
+use = call:myproject.shutdown:server_factory
 listen = 127.0.0.1:{port}
 threads = {threads}
 {server_extra}

@@ -233,6 +233,8 @@ def transcript(lines):
 
 
 DATE = re.compile(r"^[A-Z][a-z]{2}, \d\d [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d GMT$")
+#: An id the server made (myproject/logs.py): a prefix of its own, a count.
+REQUEST_ID = re.compile(r"^[0-9a-f]{8}-\d+$")
 
 
 def compare_response(command, shown, got):
@@ -253,6 +255,8 @@ def compare_response(command, shown, got):
     for name, value in told.items():
         if name == "Date":
             assert DATE.match(sent[name]), (command, sent[name])
+        elif name == "X-Request-Id":
+            assert REQUEST_ID.match(sent[name]), (command, sent[name])
         else:
             assert sent[name] == value, (command, name)
     assert body.strip() == "\n".join(shown_body).strip(), command

@@ -108,6 +108,8 @@ def test_the_shortcut_and_traversal_answer_alike(tmp_path, apps, answered,
     if who is not None:
         headers = dict(auth(tokens.get(who, "0123456789abcdef.bogus")),
                        **headers)
+    # The same id for both: a made one names its process.
+    headers = dict(headers, **{"X-Request-Id": "poll-1"})
     testapp = webtest.TestApp(fast)
     got = testapp.get(path, headers=headers, status="*")
     assert answered == ([] if expected is None else [expected])

@@ -34,6 +34,9 @@ from .sender import Outcome, Result, token_hash, within
 logger = logging.getLogger(__name__)
 
 COUNTERS = ("sent", "failed", "retried", "pruned", "dropped")
+#: Counted per platform too (``platform_stats``): the counters, and
+#: submits merged into a waiting or in-flight push of the same device.
+PLATFORM_COUNTERS = COUNTERS + ("coalesced",)
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,10 @@ class Dispatcher:
         self._wakeup_scheduled = False
         self._depth = 0
         self._counts = dict.fromkeys(COUNTERS, 0)
+        self._platform_counts = {
+            platform: dict.fromkeys(PLATFORM_COUNTERS, 0)
+            for platform in self._senders}
+        self._last_results = {}
         self._last_drop_log = None
 
         # Owned by the loop thread once started.
@@ -148,8 +155,10 @@ class Dispatcher:
             raise RuntimeError("the push dispatcher thread did not start")
         with self._lock:
             self._accepting = True
-        logger.info("push dispatcher started (platforms: %s)",
-                    ", ".join(sorted(self._senders)) or "none")
+        logger.info("push dispatcher started (platforms: %s)", ", ".join(
+            platform if getattr(sender, "name", platform) == platform
+            else f"{platform} ({sender.name} only)"
+            for platform, sender in sorted(self._senders.items())) or "none")
 
     def stop(self, timeout=5):
         """Stop accepting, send what is waiting (windows cut short), give
@@ -186,6 +195,8 @@ class Dispatcher:
                 if reason is None:
                     return
                 self._counts["dropped"] += len(devices)
+                for device in devices:
+                    self._platform_count(device.platform, "dropped")
                 dropped = self._counts["dropped"]
                 now = time.monotonic()
                 log_it = (self._last_drop_log is None or
@@ -211,10 +222,31 @@ class Dispatcher:
             stats["queue_depth"] = self._depth
         return stats
 
+    def platform_stats(self):
+        """Return {platform: {counter: n}} (``PLATFORM_COUNTERS``), new dicts."""
+        with self._lock:
+            return {platform: dict(counts)
+                    for platform, counts in self._platform_counts.items()}
+
+    def last_results(self):
+        """Return {platform: (its last attempt's ``Result``, its
+        ``time.time()``)} for the platforms that attempted a push."""
+        with self._lock:
+            return dict(self._last_results)
+
+    def alive(self):
+        """Return whether the thread runs and accepts submits."""
+        with self._lock:
+            accepting = self._accepting
+        return (accepting and self._thread is not None
+                and self._thread.is_alive())
+
     def _enqueue(self, user_id, generation, devices, deadline):
         """Merge or add a submit; return why it is dropped, or None.  Holds _lock."""
         pending = self._pending.get(user_id)
         if pending is not None:
+            for device in devices:
+                self._platform_count(device.platform, "coalesced")
             if generation >= pending.generation:
                 self._depth += len(devices) - len(pending.devices)
                 pending.generation = generation
@@ -231,9 +263,18 @@ class Dispatcher:
             self._loop.call_soon_threadsafe(self._take_arrivals)
         return None
 
-    def _count(self, name, n=1):
+    def _count(self, name, platform):
         with self._lock:
-            self._counts[name] += n
+            self._counts[name] += 1
+            self._platform_count(platform, name)
+
+    def _platform_count(self, platform, name):
+        """Count one for platform (unknown platforms too).  Holds _lock."""
+        counts = self._platform_counts.get(platform)
+        if counts is None:
+            counts = self._platform_counts[platform] = dict.fromkeys(
+                PLATFORM_COUNTERS, 0)
+        counts[name] += 1
 
     # -- the loop thread ----------------------------------------------------
 
@@ -332,6 +373,8 @@ class Dispatcher:
                 delivery.generation = max(delivery.generation,
                                           pending.generation)
                 merged += 1
+                with self._lock:
+                    self._platform_count(device.platform, "coalesced")
                 continue
             delivery = self._deliveries[key] = _Delivery(
                 user_id, device, pending.generation)
@@ -350,7 +393,7 @@ class Dispatcher:
             if sender is None:
                 logger.warning("push: no sender for platform %r (user %s)",
                                device.platform, user_id)
-                self._count("failed")
+                self._count("failed", device.platform)
                 return
             attempt = 0
             while True:
@@ -358,9 +401,11 @@ class Dispatcher:
                 attempt += 1
                 result = await self._attempt(sender, user_id, generation,
                                              device)
+                with self._lock:
+                    self._last_results[device.platform] = (result, time.time())
                 outcome = result.outcome
                 if outcome is Outcome.SENT:
-                    self._count("sent")
+                    self._count("sent", device.platform)
                     logger.debug("push sent: user %s generation %d to %r",
                                  user_id, generation, device)
                     if delivery.generation > generation:
@@ -372,7 +417,7 @@ class Dispatcher:
                     return
                 if outcome is Outcome.RETRY and self._may_retry(
                         attempt, result, user_id, device):
-                    self._count("retried")
+                    self._count("retried", device.platform)
                     await asyncio.sleep(backoff_delay(
                         attempt, base=self._backoff_base,
                         cap=self._backoff_max,
@@ -382,15 +427,15 @@ class Dispatcher:
                     logger.warning(
                         "push to %r of user %s failed: %s %s; giving up",
                         device, user_id, result.status, result.reason)
-                self._count("failed")
+                self._count("failed", device.platform)
                 return
         except asyncio.CancelledError:
-            self._count("dropped")
+            self._count("dropped", device.platform)
             raise
         except Exception:
             logger.exception("push delivery to %r of user %s failed",
                              device, user_id)
-            self._count("failed")
+            self._count("failed", device.platform)
         finally:
             del self._deliveries[(user_id, device)]
             with self._lock:
@@ -441,9 +486,9 @@ class Dispatcher:
             except Exception as exc:
                 logger.error("push: pruning %r of user %s failed:\n%s",
                              device, user_id, _scrubbed(exc, device.token))
-                self._count("failed")
+                self._count("failed", device.platform)
                 return
-        self._count("pruned")
+        self._count("pruned", device.platform)
 
 
 def _scrubbed(exc, token):

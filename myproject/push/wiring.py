@@ -84,9 +84,11 @@ class PushService:
         changes.tracker.subscribe(self.subscriber)
         atexit.register(self.stop)
 
-    def stop(self):
+    def stop(self, timeout=5):
+        """Unsubscribe; stop the dispatcher, giving its pushes up to
+        ``timeout`` seconds."""
         changes.tracker.unsubscribe(self.subscriber)
-        self.dispatcher.stop()
+        self.dispatcher.stop(timeout)
         atexit.unregister(self.stop)
 
 

@@ -12,21 +12,26 @@
 layout this version reads (myproject/evolve.py); the server refuses to
 start on one that needs it.
 
-A new token is printed once and never stored in clear.
+A new token is printed once and never stored in clear.  It logs nothing
+but errors unless ``-v`` (then the .ini file's logging applies).
 """
 import argparse
+import logging
+import os
 import sys
 
 from pyramid.paster import bootstrap, setup_logging
-from zc.lockfile import LockError
 
 from ..resources import create_user, root_factory, serve_site, zodb_databases
 from ..settings import app_settings
+from ..startup import DatabaseLocked, StartupError
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(
         prog="myproject-admin", description="Manage users and their tokens.")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log as the .ini file says (else errors only)")
     parser.add_argument("config_uri", help="the .ini file, e.g. development.ini")
     commands = parser.add_subparsers(dest="command", required=True)
     add = commands.add_parser("add-user", help="create a user, print a token")
@@ -114,15 +119,30 @@ def _fail(message):
 
 def main(argv=None, out=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    setup_logging(args.config_uri)
+    path = args.config_uri.split("#", 1)[0]
+    if "://" not in path and not os.path.isfile(path):
+        return _fail(f"no such file: {path}")
+    if args.verbose:
+        setup_logging(args.config_uri)
+        return _main(args, out)
+    logging.disable(logging.WARNING)  # errors only
+    try:
+        return _main(args, out)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _main(args, out):
     try:
         # evolve opens a database that main() would refuse to serve.
         evolving = args.command == "evolve"
         env = bootstrap(args.config_uri, options={"myproject.evolving": "1"}
                         if evolving else None)
-    except LockError:
+    except DatabaseLocked:
         return _fail("the database is locked by a running server: stop it "
                      "first, or use the users API (POST /users)")
+    except StartupError as exc:
+        return _fail(f"cannot start: {exc}")
     registry = env["registry"]
     try:
         request = env["request"]
@@ -136,6 +156,9 @@ def main(argv=None, out=None):
                 request.tm.abort()
     finally:
         env["closer"]()
+        service = getattr(registry, "push_service", None)
+        if service is not None:
+            service.stop()
         for db in zodb_databases(registry).values():
             db.close()
     return status

@@ -22,6 +22,7 @@ from pyramid.view import view_config
 
 from .. import sync
 from ..generationalset import GSet
+from ..metrics import note_poll
 from ..resources import Document, DocumentNode, ISetContext, SetNode, Site
 from .wire import (
     MAX_SET_DEPTH,
@@ -66,6 +67,7 @@ def set_get(context, request):
     headers, updates = sync.poll(context.gset, client_generation(request) or 0,
                                  request.if_none_match,
                                  limit=client_limit(request))
+    note_poll(request, updates)
     if updates is None:
         return HTTPNotModified(headers=headers)
     request.response.headers.update(headers)

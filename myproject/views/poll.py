@@ -36,6 +36,7 @@ from pyramid.response import Response
 from pyramid_tm import maybe_tag_retryable
 
 from .. import sync
+from ..metrics import note_poll
 from ..resources import APP_ROOT_NAME, serve_site, zodb_database
 from ..settings import app_settings
 from .wire import client_generation, client_limit
@@ -125,6 +126,7 @@ def _poll(request, user):
     headers, updates = sync.poll(user.tree, client_generation(request) or 0,
                                  request.if_none_match,
                                  limit=client_limit(request))
+    note_poll(request, updates)
     if updates is None:
         return HTTPNotModified(headers=headers)
     body = json.dumps(updates).encode("utf-8")
