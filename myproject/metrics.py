@@ -147,7 +147,8 @@ class Metrics:
 
     def observe(self, request, status, seconds):
         """Count one answered request."""
-        kind = route_kind(request.method, request.path_info)
+        # The raw path: an undecodable one is counted, then refused (400).
+        kind = route_kind(request.method, request.environ.get("PATH_INFO", ""))
         cls = _STATUS_CLASSES[min(max(status // 100, 1), 5) - 1]
         child = self._requests.get((kind, cls))
         if child is None:
