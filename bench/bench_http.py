@@ -249,7 +249,8 @@ def build_storage(path):
     import ZODB
     import ZODB.FileStorage
 
-    from myproject.resources import APP_ROOT_NAME, Document, Site
+    from myproject.documents import Document
+    from myproject.resources import APP_ROOT_NAME, Site
 
     db = ZODB.DB(ZODB.FileStorage.FileStorage(path))
     try:

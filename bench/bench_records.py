@@ -19,7 +19,8 @@ import ZODB
 import ZODB.FileStorage
 
 from myproject.generationalset import GSet
-from myproject.resources import APP_ROOT_NAME, Document, Site
+from myproject.documents import Document
+from myproject.resources import APP_ROOT_NAME, Site
 
 DOCUMENTS = 10_000
 

@@ -85,7 +85,8 @@ def build(uri):
     """Create the users and their documents; return {user id: token}."""
     import transaction
 
-    from myproject.resources import APP_ROOT_NAME, Document, Site
+    from myproject.documents import Document
+    from myproject.resources import APP_ROOT_NAME, Site
 
     tokens = {}
     with opened_db(uri) as db:

@@ -16,7 +16,8 @@ import transaction
 from pyramid.exceptions import ConfigurationError
 
 from .generationalset import GSet, upgrade
-from .resources import APP_ROOT_NAME, Copy, Document
+from .documents import Copy, Document
+from .resources import APP_ROOT_NAME
 
 
 def _member_sets_out_of_the_big_btrees(site):

@@ -174,7 +174,7 @@ def test_non_utf8_body_is_400(testapp, headers):
 
 def test_an_unexpected_failure_is_a_json_500_that_commits_nothing(
         testapp, headers, app, monkeypatch):
-    from myproject.resources import Document
+    from myproject.documents import Document
 
     def broken(self, data):
         self.data = data
@@ -195,7 +195,7 @@ def test_conflicts_are_retried_then_reported_as_503(testapp, headers,
                                                     monkeypatch):
     from ZODB.POSException import ConflictError
 
-    from myproject.resources import Document
+    from myproject.documents import Document
 
     attempts = []
 
@@ -216,7 +216,7 @@ def test_a_conflict_that_clears_is_retried_transparently(testapp, headers,
                                                          monkeypatch):
     from ZODB.POSException import ConflictError
 
-    from myproject.resources import Document
+    from myproject.documents import Document
 
     real = Document.replace
     attempts = []

@@ -124,7 +124,7 @@ def test_state_of_matches_what_the_api_mirror_holds(tmp_path):
     # tree equals the API mirror once documents are turned into their data.
     from myproject.client import EMPTY, apply_json_updates
     from myproject.generationalset import GSet
-    from myproject.resources import Document
+    from myproject.documents import Document
     from myproject.sync import to_json
 
     tree = GSet("alice")

@@ -192,7 +192,7 @@ def test_conflict_retries_and_503s_are_counted_once_per_request(
     import webtest
     from ZODB.POSException import ConflictError
 
-    from myproject.resources import Document
+    from myproject.documents import Document
 
     app = main({}, **app_settings(tmp_path))  # retry.attempts = 3
     try:

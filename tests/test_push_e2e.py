@@ -158,7 +158,7 @@ def test_a_retried_conflict_pushes_once(push_app, testapp, fakes,
                                         monkeypatch):
     from ZODB.POSException import ConflictError
 
-    from myproject.resources import Document
+    from myproject.documents import Document
 
     apns, _, _ = fakes
     alice = make_user(push_app, "alice")

@@ -4,59 +4,11 @@ A tree of sets shares one integer generation, kept by the root set, that
 grows by one on every change anywhere in the tree.  A client presents the
 generation of the state it holds and ``generational_updates`` tells it what
 to drop and what to upsert to hold the current state; with a ``limit`` it
-tells it in pages (``paging.py``).  See docs/library.txt.
+tells it in pages (``paging.py``).  See docs/library.txt; its section
+"Stored layout" describes every attribute of a set.
 
 This package knows nothing of the rest of ``myproject``: it depends on
 ``persistent`` and ``BTrees`` only.
-
-Storage layout of one set (each BTree a separate persistent object, so a
-change rewrites O(log n) records, never the whole set):
-
-``_contents``     LOBTree  {generation of the member's latest change: member}
-                           (a ``ContentsBTree``, with smaller nodes)
-``_generations``  OLBTree  {id: generation of the member's latest change}
-                           (a ``GenerationsBTree``, with smaller nodes)
-``_removals``     LOBTree  {generation of a removal: id} of ids that are not
-                           members again: the latest ``maximum_removals``
-                           (the *remembered* ones), and older ones while a
-                           member of the set's subtree is older than them
-                           (the *kept* ones, for paged clients, see below)
-``_removed``      OLBTree  the same removals by id: {id: generation}
-``_remembered``   int      how many of them are remembered
-``_kept``         int      how many are kept (all at or below ``_evicted``)
-``_evicted``      int      the latest generation of a removal that is no
-                           longer remembered; an unpaged client older than
-                           it gets ``contents``
-``_forgotten``    int      the latest generation of a removal no longer
-                           kept either; a paged client older than it gets
-                           ``contents``.  It is always older than every
-                           event of the set's subtree, so such a client
-                           holds nothing of the set that it must be sent
-                           again: that is what keeps every page small.
-``_len``          int      the member count (the set's own record is
-                           rewritten on every change anyway, so a plain
-                           attribute costs nothing where a ``BTrees.Length``
-                           would add a record to every commit)
-``_subsets``      dict     {id: member set}: the few member sets, so pages
-                           find them without scanning the members
-``_joined``       int      for a subset: the first generation of its latest
-                           joining; a client older than that may hold a
-                           stale set under this id and gets it whole
-
-and, for the generation (the public ``generation`` reads whichever applies):
-
-``_counter``      int      on a root set only: the tree's generation
-``_generation``   int      on a subset only: the generation of its latest
-                           change (its key in its parent)
-
-A subset has no ``_counter`` of its own and reads the class's ``_SUBSET``
-marker instead, so one attribute read tells a root's generation from a
-subset: the up-to-date poll of a root, the commonest call, needs no more.
-
-A set that joins a tree with members (built elsewhere, or moved from
-another set) has them renumbered into fresh generations of the tree, in
-their order: every event of a tree then has its own generation, and a
-joined set's events all come after its joining starts.
 """
 import heapq
 
@@ -323,9 +275,8 @@ class GenerationalSet(persistent.Persistent):
         old = self._generations.pop(id, None)
         if old is not None:
             del self._contents[old]
-            removed_set = None
         elif id in self._subsets:
-            removed_set = self._drop_set(id)
+            self._drop_set(id)
         else:
             raise KeyError(id)
         self._len -= 1
@@ -473,165 +424,16 @@ class GenerationalSet(persistent.Persistent):
                 current = self._generation
             result = {"id": self.entry_id}
         elif current is _SUBSET:
-            return self._polled_subset_updates(generation)
+            return polled_subset_updates(self, generation)
         else:
             result = {"generation": current}
             if generation > current or 0 < generation < self._joined:
                 # Restored from a backup, or joined a tree after generation:
                 # send it whole.
-                return self._updates(result, 0, True)
+                return updates(self, result, 0, True)
         if generation >= current:
             return result  # nothing changed here since
-        return self._updates(result, generation, False)
-
-    def _polled_subset_updates(self, generation):
-        """generational_updates() of a subset polled on its own.
-
-        The client may hold a stale set under this set's path if it or an
-        ancestor joined after generation.
-        """
-        joined, s = self._joined, self
-        while s.parent is not None:
-            s = s.parent
-            joined = max(joined, s._joined)
-        current = s._counter
-        result = {"generation": current}
-        if generation > current or 0 < generation < joined:
-            # Restored from a backup, or a stale subtree: send it whole.
-            return self._updates(result, 0, True)
-        if generation >= self._generation:
-            return result  # nothing changed here since
-        return self._updates(result, generation, False)
-
-    def _updates(self, result, generation, whole):
-        whole = whole or 0 < generation < self._evicted
-        if whole:
-            values = self.values()
-        else:
-            removals = self._removals.values(generation + 1)
-            if removals:
-                result["removals"] = list(removals)
-            values = self.values(generation + 1)
-        if self._subsets:
-            # Member sets stand for their own updates.
-            entries = [
-                _subset_updates(ob, generation, whole)
-                if isinstance(ob, GenerationalSet) else ob
-                for ob in values]
-        else:
-            entries = list(values)
-        if whole:
-            result["contents"] = entries
-        elif entries:
-            result["adds"] = entries
-        return result
-
-
-def _subset_updates(s, generation, whole):
-    """Return the entry for member set s for a client at generation."""
-    result = {"id": s.entry_id}
-    if whole or 0 < generation < s._joined:
-        # The client holds nothing under this id, or a stale set: send it
-        # whole.  (At generation 0 plain adds are complete already.)
-        return s._updates(result, 0, True)
-    if generation >= s._generation:
-        return result
-    return s._updates(result, generation, False)
-
-
-def _detach(s):
-    """Make s, a set leaving its parent, a root of its own again."""
-    s._counter = s.generation
-    s.parent = None
-    s._parent_id = None
-
-
-def _oldest_event(s):
-    """Return the generation of the oldest member change in s's subtree
-    (a number above every generation when it has none)."""
-    contents = s._contents
-    # (During a change a member may be out of _contents for a moment: it
-    # comes back as the newest, so the oldest is among the others.)
-    oldest = contents.minKey() if contents else float("inf")
-    for subset in s._subsets.values():
-        oldest = min(oldest, subset._generation, _oldest_event(subset))
-    return oldest
-
-
-def _renumber(s, last, start=None):
-    """Give the members of s (and of its subsets) fresh generations after
-    last, in their order; return the last generation given.
-
-    With ``start``, s is joining a tree at that generation: its removals no
-    longer matter (a client older than ``start`` gets it whole).  Without,
-    s stays where it is (``upgrade``) and keeps its removals, all older
-    than the new generations.
-    """
-    ids = {generation: id for id, generation in s._generations.items()}
-    contents, generations = ContentsBTree(), GenerationsBTree()
-    for old, ob in list(s._changes()):
-        if isinstance(ob, GenerationalSet):
-            if ob._contents or ob._subsets:
-                last = _renumber(ob, last, start)  # its key: its last event
-            else:
-                last += 1
-            ob._generation = last
-            if start is not None:
-                ob._joined = start
-        else:
-            last += 1
-            contents[last] = ob
-            generations[ids[old]] = last
-    s._contents, s._generations = contents, generations
-    if start is not None:
-        s._removals = BTrees.LOBTree.LOBTree()
-        s._removed = BTrees.OLBTree.OLBTree()
-        s._evicted = s._forgotten = s._kept = s._remembered = 0
-    return last
-
-
-def upgrade(s):
-    """Bring set s and its subtree, stored by an earlier version of this
-    package, to the current layout; return whether anything changed.
-
-    Idempotent.  Member sets move out of the big BTrees into ``_subsets``;
-    the removal counts are filled in.  A set whose forgotten removals are
-    not older than every change of its subtree (the earlier layout forgot
-    by count only), or a subset with changes older than its joining, has
-    its members renumbered into fresh generations, as a set joining a tree
-    would: clients get those members again once, and pages stay small.
-    """
-    changed = False
-    if s._subsets is None:
-        subsets = {}
-        for id, generation in list(s._generations.items()):
-            ob = s._contents[generation]
-            if isinstance(ob, GenerationalSet):
-                del s._contents[generation]
-                del s._generations[id]
-                subsets[id] = ob
-                if ob.id != id:
-                    ob._parent_id = id
-        s._subsets = subsets
-        changed = True
-    if s._remembered is None:
-        s._remembered = len(s._removals)
-        changed = True
-    if s._forgotten is None:
-        s._forgotten = s._evicted
-        changed = True
-    for subset in s._subsets.values():
-        changed = upgrade(subset) or changed
-    oldest = _oldest_event(s)
-    if oldest <= s._forgotten or (s.parent is not None
-                                  and oldest < s._joined):
-        root = s.root
-        root._counter = _renumber(s, root._counter)
-        if s.parent is not None:
-            s.parent._put_set(s, s.entry_id)  # its new key in its parent
-        notify(root)
-        changed = True
-    return changed
+        return updates(self, result, generation, False)
 
 
 GSet = GenerationalSet
@@ -657,3 +459,8 @@ class ValueGenerationalSet(GenerationalSet):
 
 
 VGSet = ValueGenerationalSet
+
+
+# The tree's helpers (renumbering, the oldest event, upgrade) use the class.
+from .tree import _detach, _oldest_event, _renumber, upgrade  # noqa: E402
+from .updates import polled_subset_updates, updates  # noqa: E402

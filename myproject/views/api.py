@@ -23,7 +23,8 @@ from pyramid.view import view_config
 from .. import sync
 from ..generationalset import GSet
 from ..metrics import note_poll
-from ..resources import Document, DocumentNode, ISetContext, SetNode, Site
+from ..documents import Document
+from ..resources import DocumentNode, ISetContext, SetNode, Site
 from .wire import (
     MAX_SET_DEPTH,
     answer,
