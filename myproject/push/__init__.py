@@ -18,7 +18,8 @@ dead tokens) is ``wiring.py``: ``main`` includes it.
 from pyramid.exceptions import ConfigurationError
 
 from . import apns, fcm
-from .dispatcher import Device, Dispatcher
+from .dispatcher import Dispatcher
+from .sender import Device
 from .log import LogSender
 from .sender import ENVIRONMENTS, PLATFORMS, ISender, Outcome, Result
 

@@ -26,10 +26,9 @@ import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 from .backoff import backoff_delay
-from .sender import Outcome, Result, token_hash, within
+from .sender import Device, Outcome, Result, within
 
 logger = logging.getLogger(__name__)
 
@@ -37,21 +36,6 @@ COUNTERS = ("sent", "failed", "retried", "pruned", "dropped")
 #: Counted per platform too (``platform_stats``): the counters, and
 #: submits merged into a waiting or in-flight push of the same device.
 PLATFORM_COUNTERS = COUNTERS + ("coalesced",)
-
-
-@dataclass(frozen=True)
-class Device:
-    """A push target: its platform (one of ``sender.PLATFORMS``), its token
-    and its environment (one of ``sender.ENVIRONMENTS``; APNs only).  Its
-    repr shows a hash of the token, never the token."""
-
-    platform: str
-    token: str
-    environment: str = "production"
-
-    def __repr__(self):
-        return (f"Device({self.platform!r}, #{token_hash(self.token)}, "
-                f"{self.environment!r})")
 
 
 class _Pending:

@@ -98,3 +98,18 @@ else:                                                    # pragma: no cover
         """Return the result of ``awaitable``; ``asyncio.TimeoutError``
         after ``seconds`` (the awaitable is cancelled)."""
         return await asyncio.wait_for(awaitable, seconds)
+
+
+@dataclass(frozen=True)
+class Device:
+    """A push target: its platform (one of ``sender.PLATFORMS``), its token
+    and its environment (one of ``sender.ENVIRONMENTS``; APNs only).  Its
+    repr shows a hash of the token, never the token."""
+
+    platform: str
+    token: str
+    environment: str = "production"
+
+    def __repr__(self):
+        return (f"Device({self.platform!r}, #{token_hash(self.token)}, "
+                f"{self.environment!r})")
