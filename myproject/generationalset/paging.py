@@ -105,6 +105,17 @@ def _stale(s, cursor, along=False):
     return reason
 
 
+def _has_keys(tree, low):
+    """Has the BTree a key at or above low (any key, low None)?"""
+    if low is None:
+        return bool(tree)
+    try:
+        tree.minKey(low)
+    except ValueError:
+        return False
+    return True
+
+
 class _Walk:
     """The merged event streams of one page."""
 
@@ -122,10 +133,13 @@ class _Walk:
         # A stale set gets all its members: none of them is older than the
         # cursor (see the package's layout notes), so this costs nothing.
         low = None if whole else cursor + 1
-        members = s._contents.items(low)
-        streams = [((g, _ADD, next(seq), _KIND_ADD, chain, ob)
-                    for g, ob in members)]
-        if not whole and cursor > 0:
+        # Only the streams that have something: merging costs per event,
+        # and a poll's changes are mostly in one set.
+        streams = []
+        if _has_keys(s._contents, low):
+            streams.append((g, _ADD, next(seq), _KIND_ADD, chain, ob)
+                           for g, ob in s._contents.items(low))
+        if not whole and cursor > 0 and _has_keys(s._removals, cursor + 1):
             streams.append(
                 (g, _REMOVE, next(seq), _KIND_REMOVE, chain, id)
                 for g, id in s._removals.items(cursor + 1))
@@ -144,6 +158,8 @@ class _Walk:
             streams.append(self._subset_stream(t, t_whole, path))
         if len(streams) == 1:
             return streams[0]
+        if not streams:
+            return iter(())
         return heapq.merge(*streams)
 
     def _subset_stream(self, t, whole, path):
