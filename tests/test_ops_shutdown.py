@@ -74,6 +74,13 @@ def test_a_signal_ends_the_server_cleanly(ini, tmp_path, signum):
                     {"platform": "fcm", "token": "t" * 40}, token) == 201
         assert post(server.url + "/users/alice/messages",
                     {"id": "m1", "text": "hi"}, token) == 201
+        # A poll: the shortcut keeps its connection open between polls, and
+        # the end must close it too.
+        poll = urllib.request.Request(
+            server.url + "/users/alice?generation=0",
+            headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(poll, timeout=10) as r:
+            assert r.status == 200
         marker = tmp_path / "slow-started"
         answers = []
 

@@ -57,10 +57,13 @@ def poll_tween_factory(handler, registry):
         when tm is not the thread's transaction manager; and begin a
         transaction on it, which brings it up to date with the storage
         (on ZEO with ``server-sync``, with other processes' commits)."""
+        # The thread's own manager, not the threaded wrapper: the database
+        # closes the kept connection from another thread at the end.
+        manager = tm.manager if tm is transaction.manager else tm
         conn = getattr(held, "conn", None)
-        if conn is None or conn.transaction_manager is not tm:
-            conn = db.open(transaction_manager=tm)
-            if tm is transaction.manager and getattr(held, "conn", None) is None:
+        if conn is None or conn.transaction_manager is not manager:
+            conn = db.open(transaction_manager=manager)
+            if manager is not tm and getattr(held, "conn", None) is None:
                 held.conn = conn
                 db.setPoolSize(db.getPoolSize() + 1)  # one more kept open
         tm.begin()
