@@ -39,7 +39,7 @@ def test_the_reference_client_gives_the_expected_state(vector):
 
 def test_the_committed_file_is_what_the_generator_writes():
     if DATA["hypothesis"] != hypothesis.__version__:
-        pytest.skip(f"written with hypothesis {DATA['hypothesis']}, "
+        pytest.skip(reason=f"written with hypothesis {DATA['hypothesis']}, "
                     f"{hypothesis.__version__} draws other examples")
     text = load_generator().generate()
     assert text == (FOLDER / "vectors.json").read_text(encoding="utf-8"), (
