@@ -26,9 +26,6 @@ request.  ``myproject.poll_fast_path = false`` leaves every poll to them.
 """
 import json
 import sys
-import threading
-
-import transaction
 
 from pyramid.httpexceptions import HTTPNotModified
 from pyramid.interfaces import ISecurityPolicy
@@ -49,29 +46,13 @@ def poll_tween_factory(handler, registry):
         return handler
     db = zodb_database(registry)
     policy = registry.getUtility(ISecurityPolicy)
-    held = threading.local()
-
     def connection(tm):
-        """Return this thread's poll connection (kept open between polls:
-        opening and closing one costs a good part of a poll), or a new one
-        when tm is not the thread's transaction manager; and begin a
-        transaction on it, which brings it up to date with the storage
-        (on ZEO with ``server-sync``, with other processes' commits)."""
-        # The thread's own manager, not the threaded wrapper: the database
-        # closes the kept connection from another thread at the end.
-        manager = tm.manager if tm is transaction.manager else tm
-        conn = getattr(held, "conn", None)
-        if conn is None or conn.transaction_manager is not manager:
-            conn = db.open(transaction_manager=manager)
-            if manager is not tm and getattr(held, "conn", None) is None:
-                held.conn = conn
-                db.setPoolSize(db.getPoolSize() + 1)  # one more kept open
+        """Return a connection for one poll, in a new transaction: beginning
+        it brings the connection up to date with the storage (on ZEO with
+        ``server-sync``, with other processes' commits)."""
+        conn = db.open(transaction_manager=tm)
         tm.begin()
         return conn
-
-    def release(conn):
-        if conn is not getattr(held, "conn", None):
-            conn.close()
 
     def answer(request):
         """Return the poll's response, or None to leave it to traversal."""
@@ -99,7 +80,7 @@ def poll_tween_factory(handler, registry):
             tm.abort()
             raise
         finally:
-            release(conn)
+            conn.close()
 
     def poll_tween(request):
         if request.method == "GET" and polls_a_tree(request):
