@@ -54,7 +54,17 @@ class Pushpin:
         self.publish_url = f"http://127.0.0.1:{self.publish_port}"
         self.process = None
 
-    def start(self, timeout=30):
+    def start(self, timeout=30, attempts=3):
+        """Start pushpin; its internal ports are picked anew when one was
+        taken between picking it and pushpin binding it."""
+        for attempt in range(attempts):
+            try:
+                return self._start(timeout)
+            except _PortTaken:
+                if attempt == attempts - 1:
+                    raise
+
+    def _start(self, timeout):
         for sub in ("run", "log"):
             os.makedirs(os.path.join(self.folder, sub), exist_ok=True)
         with open(os.path.join(self.folder, "routes"), "w") as f:
@@ -73,7 +83,14 @@ class Pushpin:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"pushpin exited: {self.log(4000)}")
+                output = self.log(4000)
+                if "unable to bind" in output:
+                    try:  # what it started may still be stopping
+                        os.killpg(self.process.pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    raise _PortTaken(output)
+                raise RuntimeError(f"pushpin exited: {output}")
             try:  # the publish endpoint and the proxy both answer
                 urllib.request.urlopen(self.publish_url + "/", timeout=2)
             except urllib.error.HTTPError:
@@ -107,3 +124,7 @@ class Pushpin:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(10)
+
+
+class _PortTaken(RuntimeError):
+    """Pushpin could not bind a port picked for it: another took it."""
