@@ -238,9 +238,10 @@ def test_200_polls_held_by_pushpin_leave_the_app_s_threads_free(
     retried = 0
     for raw in answers:
         head, _, body = raw.partition(b"\r\n\r\n")
-        if head.startswith(b"HTTP/1.1 5") and b"text/plain" in head:
-            # Pushpin's own error (not the app's JSON): asked again, as a
-            # client would, it must get the write.
+        if not raw or (head.startswith(b"HTTP/1.1 5")
+                       and b"text/plain" in head):
+            # Pushpin's own error (not the app's JSON), or a connection it
+            # dropped: asked again, as a client would, it must get the write.
             retried += 1
             status, _, answer = call(
                 f"{pushpin.url}/users/alice?generation={g}&wait=30", token)
