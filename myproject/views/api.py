@@ -20,17 +20,14 @@ from pyramid.httpexceptions import (
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from .. import sync
 from ..generationalset import GSet
-from ..metrics import note_poll
 from ..documents import Document
 from ..resources import DocumentNode, ISetContext, SetNode, Site
 from .wire import (
     MAX_SET_DEPTH,
     answer,
-    client_generation,
-    client_limit,
     json_body,
+    poll_of,
     valid_id,
 )
 
@@ -65,10 +62,7 @@ _OPENAPI = pkgutil.get_data("myproject", "openapi.json")
              permission="view")
 def set_get(context, request):
     """Return the updates of the set (and its subsets) since ``generation``."""
-    headers, updates = sync.poll(context.gset, client_generation(request) or 0,
-                                 request.if_none_match,
-                                 limit=client_limit(request))
-    note_poll(request, updates)
+    headers, updates = poll_of(request, context.gset)
     if updates is None:
         return HTTPNotModified(headers=headers)
     request.response.headers.update(headers)

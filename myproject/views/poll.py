@@ -10,7 +10,7 @@ with the same code for what decides the answer:
 - ``request.has_permission("view", user)`` is the security policy's
   ``permits``, the call Pyramid makes for the view's ``permission="view"``
   (and so authentication is the policy's ``identity``);
-- ``sync.poll`` answers, serialized as the view's JSON renderer does
+- ``wire.poll_of`` (``sync.poll``) answers, serialized as the view's JSON renderer does
   (``json.dumps``, ``Content-Type: application/json``);
 - an exception goes to the app's exception views (a JSON 500, a 503 after
   retried conflicts) through the exception view tween above it
@@ -32,11 +32,9 @@ from pyramid.interfaces import ISecurityPolicy
 from pyramid.response import Response
 from pyramid_tm import maybe_tag_retryable
 
-from .. import sync
-from ..metrics import note_poll
 from ..resources import APP_ROOT_NAME, serve_site, zodb_database
 from ..settings import app_settings
-from .wire import client_generation, client_limit
+from .wire import poll_of
 
 _PREFIX = "/users/"
 
@@ -107,10 +105,7 @@ def polls_a_tree(request):
 
 
 def _poll(request, user):
-    headers, updates = sync.poll(user.tree, client_generation(request) or 0,
-                                 request.if_none_match,
-                                 limit=client_limit(request))
-    note_poll(request, updates)
+    headers, updates = poll_of(request, user.tree)
     if updates is None:
         return HTTPNotModified(headers=headers)
     body = json.dumps(updates).encode("utf-8")

@@ -18,6 +18,7 @@ from pyramid.httpexceptions import (
 )
 
 from .. import sync
+from ..metrics import note_poll
 from ..resources import check_id, is_text
 from ..settings import app_settings
 
@@ -158,3 +159,14 @@ def answer(request, user, body, status=None):
     if status is not None:
         request.response.status = status
     return body
+
+
+def poll_of(request, gset):
+    """Return (headers, JSON updates or None for 304) of the request's poll
+    of gset: its generation, limit and If-None-Match, counted in metrics.
+    The set view and the poll's shortcut both answer with it."""
+    headers, updates = sync.poll(gset, client_generation(request) or 0,
+                                 request.if_none_match,
+                                 limit=client_limit(request))
+    note_poll(request, updates)
+    return headers, updates
