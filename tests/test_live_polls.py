@@ -204,7 +204,10 @@ def read_all(sock, deadline):
     chunks = []
     while time.monotonic() < deadline:
         sock.settimeout(max(0.01, deadline - time.monotonic()))
-        chunk = sock.recv(65536)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:  # unanswered by the deadline: asked again
+            break
         if not chunk:
             break
         chunks.append(chunk)
