@@ -439,28 +439,8 @@ class GenerationalSet(persistent.Persistent):
 GSet = GenerationalSet
 
 
-class StringIdGenerationalSet(GenerationalSet):
-    """A set in which ids are stringified (helps with long integer ids)."""
-
-    def get_id(self, ob):
-        """Return str() of ob's id attribute."""
-        return str(super().get_id(ob))
-
-
-SGSet = StringIdGenerationalSet
-
-
-class ValueGenerationalSet(GenerationalSet):
-    """A set in which items are their own ids; they must be orderable."""
-
-    def get_id(self, ob):
-        """Return ob itself."""
-        return ob
-
-
-VGSet = ValueGenerationalSet
-
-
 # The tree's helpers (renumbering, the oldest event, upgrade) use the class.
 from .tree import _detach, _oldest_event, _renumber, upgrade  # noqa: E402
 from .updates import polled_subset_updates, updates  # noqa: E402
+from .variants import (  # noqa: E402
+    SGSet, StringIdGenerationalSet, ValueGenerationalSet, VGSet)

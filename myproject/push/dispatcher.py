@@ -28,14 +28,10 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from .backoff import backoff_delay
+from .counters import Counters
 from .sender import Device, Outcome, Result, within
 
 logger = logging.getLogger(__name__)
-
-COUNTERS = ("sent", "failed", "retried", "pruned", "dropped")
-#: Counted per platform too (``platform_stats``): the counters, and
-#: submits merged into a waiting or in-flight push of the same device.
-PLATFORM_COUNTERS = COUNTERS + ("coalesced",)
 
 
 class _Pending:
@@ -98,11 +94,7 @@ class Dispatcher:
         self._arrivals = []
         self._wakeup_scheduled = False
         self._depth = 0
-        self._counts = dict.fromkeys(COUNTERS, 0)
-        self._platform_counts = {
-            platform: dict.fromkeys(PLATFORM_COUNTERS, 0)
-            for platform in self._senders}
-        self._last_results = {}
+        self._counters = Counters(self._senders)
         self._last_drop_log = None
 
         # Owned by the loop thread once started.
@@ -178,10 +170,8 @@ class Dispatcher:
                                            deadline)
                 if reason is None:
                     return
-                self._counts["dropped"] += len(devices)
                 for device in devices:
-                    self._platform_count(device.platform, "dropped")
-                dropped = self._counts["dropped"]
+                    dropped = self._counters.count("dropped", device.platform)
                 now = time.monotonic()
                 log_it = (self._last_drop_log is None or
                           now - self._last_drop_log >= self.DROP_LOG_INTERVAL)
@@ -201,22 +191,19 @@ class Dispatcher:
 
     def stats(self):
         """Return the counters and ``queue_depth`` as a new dict."""
+        stats = self._counters.totals()
         with self._lock:
-            stats = dict(self._counts)
             stats["queue_depth"] = self._depth
         return stats
 
     def platform_stats(self):
         """Return {platform: {counter: n}} (``PLATFORM_COUNTERS``), new dicts."""
-        with self._lock:
-            return {platform: dict(counts)
-                    for platform, counts in self._platform_counts.items()}
+        return self._counters.platform_stats()
 
     def last_results(self):
         """Return {platform: (its last attempt's ``Result``, its
         ``time.time()``)} for the platforms that attempted a push."""
-        with self._lock:
-            return dict(self._last_results)
+        return self._counters.last_results()
 
     def alive(self):
         """Return whether the thread runs and accepts submits."""
@@ -230,7 +217,7 @@ class Dispatcher:
         pending = self._pending.get(user_id)
         if pending is not None:
             for device in devices:
-                self._platform_count(device.platform, "coalesced")
+                self._counters.count("coalesced", device.platform)
             if generation >= pending.generation:
                 self._depth += len(devices) - len(pending.devices)
                 pending.generation = generation
@@ -248,17 +235,7 @@ class Dispatcher:
         return None
 
     def _count(self, name, platform):
-        with self._lock:
-            self._counts[name] += 1
-            self._platform_count(platform, name)
-
-    def _platform_count(self, platform, name):
-        """Count one for platform (unknown platforms too).  Holds _lock."""
-        counts = self._platform_counts.get(platform)
-        if counts is None:
-            counts = self._platform_counts[platform] = dict.fromkeys(
-                PLATFORM_COUNTERS, 0)
-        counts[name] += 1
+        self._counters.count(name, platform)
 
     # -- the loop thread ----------------------------------------------------
 
@@ -357,8 +334,7 @@ class Dispatcher:
                 delivery.generation = max(delivery.generation,
                                           pending.generation)
                 merged += 1
-                with self._lock:
-                    self._platform_count(device.platform, "coalesced")
+                self._counters.count("coalesced", device.platform)
                 continue
             delivery = self._deliveries[key] = _Delivery(
                 user_id, device, pending.generation)
@@ -385,8 +361,7 @@ class Dispatcher:
                 attempt += 1
                 result = await self._attempt(sender, user_id, generation,
                                              device)
-                with self._lock:
-                    self._last_results[device.platform] = (result, time.time())
+                self._counters.result(device.platform, result)
                 outcome = result.outcome
                 if outcome is Outcome.SENT:
                     self._count("sent", device.platform)
