@@ -45,6 +45,10 @@ PG_SETTINGS = {
     "shared_buffers": "32MB",
 }
 
+#: The session settings docs/scaling.txt gives the servers' role.
+SESSION_SQL = os.path.join(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))), "etc", "postgresql-session.sql")
+
 _PG_SYSTEM_USER = "postgres"
 _START_TIMEOUT = 30.0
 
@@ -187,11 +191,11 @@ class PostgreSQLServer:
     def __repr__(self):
         return f"<PostgreSQLServer {self.user}@{self.host}:{self.port}>"
 
-    def dsn(self, dbname="postgres"):
+    def dsn(self, dbname="postgres", user=None):
         """Return the libpq connection string for database dbname."""
         return " ".join(
             f"{key}={_quote_dsn_value(value)}" for key, value in (
-                ("dbname", dbname), ("user", self.user),
+                ("dbname", dbname), ("user", user or self.user),
                 ("host", self.host), ("port", self.port)))
 
     def execute(self, sql, dbname="postgres"):
@@ -212,6 +216,13 @@ class PostgreSQLServer:
             name = f"test_{os.getpid()}_{next(self._names)}"
         self.execute(f'CREATE DATABASE "{name}"')
         return self.dsn(name)
+
+    def create_role_database(self, role):
+        """Create a login role (no superuser) and a database of the same
+        name that it owns, as docs/scaling.txt does; return its DSN."""
+        self.execute(f'CREATE ROLE "{role}" LOGIN')
+        self.execute(f'CREATE DATABASE "{role}" OWNER "{role}"')
+        return self.dsn(role, user=role)
 
     def drop_database(self, name):
         """Drop database name, closing what is still connected to it."""
@@ -237,6 +248,21 @@ class PostgreSQLServer:
 
     def __exit__(self, *exc_info):
         self.stop()
+
+
+def apply_session_settings(dsn):
+    """Run ``etc/postgresql-session.sql`` as the DSN's role: its later
+    sessions get the settings."""
+    import psycopg2
+    with open(SESSION_SQL) as f:
+        sql = f.read()
+    connection = psycopg2.connect(dsn)
+    try:
+        connection.autocommit = True
+        with connection.cursor() as cursor:
+            cursor.execute(sql)
+    finally:
+        connection.close()
 
 
 def start_postgresql(*, host="127.0.0.1", settings=None):
