@@ -271,7 +271,7 @@ def build_storage(path):
         changed = [f"m{i:05d}" for i in range(step // 2, DOCUMENTS, step)]
         with tm:
             for doc_id in changed:
-                doc = messages[doc_id].document
+                doc = Document.of(messages[doc_id], messages)
                 title = doc.data["title"] + " (edited)"
                 doc.replace(dict(doc.data, title=title, edited=True))
         g1 = user.tree.generation

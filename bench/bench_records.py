@@ -36,7 +36,11 @@ def main():
     messages = alice.tree["messages"]
     for i in range(DOCUMENTS):
         Document({"id": "d%05d" % i, "text": "hello"}, "alice").place(messages)
-    shared = messages["d00700"].document
+
+    def document(id):
+        return Document.of(messages[id], messages)
+
+    shared = document("d00700")
     transaction.commit()
 
     def new_document():
@@ -45,9 +49,9 @@ def main():
 
     writes = [
         ("new document", new_document),
-        ("changed document", lambda: messages["d00500"].document.replace(
+        ("changed document", lambda: document("d00500").replace(
             {"id": "d00500", "text": "changed"})),
-        ("removed document", lambda: messages["d00600"].document.retract()),
+        ("removed document", lambda: document("d00600").retract()),
         ("share a document", lambda: shared.place(bob.tree["messages"])),
         ("shared document edit", lambda: shared.replace(
             {"id": "d00700", "text": "for both"})),

@@ -1,10 +1,18 @@
 """Documents: what a user's sets hold besides sets.
 
-A ``Document`` is the record of one JSON object with an ``id``: its owner
-and the sets that hold it (the owner's first, then those it was shared
-into).  The sets hold ``Copy`` values, the data inline in their buckets.
-The owner's edits and retraction reach every holder in the same
-transaction; ``release_documents`` prepares a set for removal.
+A ``Document`` is one JSON object with an ``id``: its owner and the sets
+that hold it (the owner's first, then those it was shared into).  The sets
+hold ``Copy`` values, the data inline in their buckets.  The owner's edits
+and retraction reach every holder in the same transaction;
+``release_documents`` prepares a set for removal.
+
+A document only its owner's set holds (most of them) is *private*: its
+copy carries no ``Document`` and there is no record of it, so a new
+document costs a write one record less, and a page of a sync creates no
+ghost per document.  ``Document.of(copy, gset)`` gives the document of a
+copy either way; sharing one gives it its record, and its owner's copy
+points to it from then on (the same data at the same generation: nothing
+for the owner's clients to fetch).
 """
 from persistent import Persistent
 
@@ -30,6 +38,22 @@ class Document(Persistent):
         self.holders = ()
         self._v_data = data  # until it is placed
 
+    @classmethod
+    def of(cls, copy, gset):
+        """Return the Document of copy, held by gset: its record, or for a
+        private one a Document standing for it (it holds no record until
+        it is shared)."""
+        if copy.document is not None:
+            return copy.document
+        document = cls(copy.data, gset.root.id)
+        document.holders = (gset,)
+        return document
+
+    def _private(self):
+        """Is the owner's copy without a record (held by the owner alone)?"""
+        return (len(self.holders) == 1
+                and self.holders[0][self.id].document is None)
+
     @property
     def data(self):
         """The document's JSON object: its owner's copy's."""
@@ -39,9 +63,19 @@ class Document(Persistent):
 
     def place(self, s, data=None):
         """Add the document to set s (with data, or its current data)."""
-        s.add(Copy(self, self.data if data is None else data), self.id)
-        if s not in self.holders:
-            self.holders = (*self.holders, s)
+        data = self.data if data is None else data
+        if not self.holders:  # its owner's set: private
+            s.add(Copy(None, data), self.id)
+            self.holders = (s,)
+            return
+        if s in self.holders:
+            return
+        if self._private():  # shared now: the owner's copy points here
+            owner_set = self.holders[0]
+            owner_set.replace_unchanged(
+                Copy(self, owner_set[self.id].data), self.id)
+        s.add(Copy(self, data), self.id)
+        self.holders = (*self.holders, s)
 
     def unplace(self, s):
         """Remove the document from set s."""
@@ -50,7 +84,7 @@ class Document(Persistent):
 
     def replace(self, data):
         """Set new data; every holder records the change."""
-        copy = Copy(self, data)
+        copy = Copy(None if self._private() else self, data)
         for s in self.holders:
             s.changed(copy, self.id)
 
@@ -62,12 +96,12 @@ class Document(Persistent):
 
 class Copy:
     """A document as a set holds it: its data, kept inline in the set's
-    bucket, and the ``Document`` it is a copy of.
+    bucket, and the ``Document`` it is a copy of (None: a private one).
 
     A poll reads the data of a page's documents from a few buckets, not a
-    record per document (the ``Document`` stays a ghost); everything else
-    (owner, holders, edits) goes to the document.  Copies are values:
-    ``Document.replace`` gives every holder a new one.
+    record per document (a ``Document`` stays a ghost); everything else
+    (owner, holders, edits) goes to the document (``Document.of``).
+    Copies are values: ``Document.replace`` gives every holder a new one.
     """
 
     __slots__ = ("document", "data")
@@ -83,14 +117,6 @@ class Copy:
     def id(self):
         return self.data["id"]
 
-    @property
-    def owner(self):
-        return self.document.owner
-
-    @property
-    def holders(self):
-        return self.document.holders
-
 
 def release_documents(gset):
     """Prepare a set (and its subsets) for removal from its tree.
@@ -103,6 +129,8 @@ def release_documents(gset):
             release_documents(ob)
             continue
         ob = ob.document
+        if ob is None:
+            continue  # private: it goes with the set
         if ob.holders and ob.holders[0] is gset:
             for holder in list(ob.holders[1:]):
                 ob.unplace(holder)

@@ -371,7 +371,7 @@ class DocumentNode:
 def node(ob, name, parent):
     if isinstance(ob, GSet):
         return SetNode(ob, name, parent)
-    return DocumentNode(ob.document, name, parent, ob.data)
+    return DocumentNode(Document.of(ob, parent.gset), name, parent, ob.data)
 
 
 def owner_of(resource):

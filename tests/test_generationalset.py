@@ -59,6 +59,25 @@ def test_changed_of_an_absent_object_raises_and_changes_nothing():
     assert s.generational_updates(2) == {"generation": 2}
 
 
+def test_replace_unchanged_holds_the_new_object_at_the_same_generation():
+    root = GSet("r")
+    sub = GSet("s")
+    root.add(sub)
+    sub.add(Thing(1))
+    sub.add(Thing(2))
+    g = root.generation
+    replacement = Thing(1)
+    sub.replace_unchanged(replacement)
+    assert root.generation == g and sub.generation == g
+    assert sub[1] is replacement
+    assert root.generational_updates(g) == {"generation": g}
+    whole = root.generational_updates(0)["adds"][0]["adds"]
+    assert any(ob is replacement for ob in whole)
+    with pytest.raises(KeyError):
+        sub.replace_unchanged(Thing(3))
+    assert root.generation == g and len(sub) == 2
+
+
 def test_remove_of_an_absent_object_raises_key_error():
     s = GSet()
     with pytest.raises(KeyError):

@@ -2,6 +2,7 @@
 import pytest
 
 from myproject.client import EMPTY, apply_json_updates
+from myproject.documents import Document
 
 from .conftest import auth, make_user, site_of
 
@@ -148,6 +149,7 @@ def test_deleting_a_holder_stops_the_owners_edits_reaching_it(
     testapp.patch_json("/users/alice/messages/m1", {"v": 2},
                        headers=auth(alice))
     site, conn = site_of(app)
-    holders = site.users["alice"].tree["messages"]["m1"].holders
+    messages = site.users["alice"].tree["messages"]
+    holders = Document.of(messages["m1"], messages).holders
     assert [s.root.id for s in holders] == ["alice"]
     conn.close()

@@ -206,6 +206,15 @@ class GenerationalSet(persistent.Persistent):
             raise KeyError(id)
         self._put(ob, id, old)
 
+    def replace_unchanged(self, ob, id=None):
+        """Hold ob in place of the member with its id, at that member's
+        generation: for an object no client can tell from the one held,
+        so there is no change to report.  Raise KeyError(id) if no member
+        that is not a set has the id."""
+        if id is None:
+            id = self.get_id(ob)
+        self._contents[self._generations[id]] = ob
+
     def _put(self, ob, id, old):
         """Make ob, not a set, the member with this id; old is the
         generation of the member it replaces, or None."""
