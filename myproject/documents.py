@@ -29,7 +29,8 @@ class Document(Persistent):
 
     The data lives in the holders' sets only, as ``Copy`` values: this
     record says who owns the document and who holds it, and an edit does
-    not rewrite it.
+    not rewrite it.  A private document (its owner's set alone holds it)
+    is not stored: ``Document.of`` makes one standing for its copy.
     """
 
     def __init__(self, data, owner):
