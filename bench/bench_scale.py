@@ -43,8 +43,8 @@ figure.  Both sides of a ratio get the same client and the same
 connections (two processes: every other connection goes to the second).
 
 ``PG ms/req`` is PostgreSQL's CPU time (all its processes) per answered
-request of the row.  The CPU columns say what each part used during the rounds, in cores (CPU
-seconds per second): the server processes, PostgreSQL (postmaster and
+request of the row.  The CPU columns say what each part used during the
+rounds, in cores (CPU seconds per second): the server processes, PostgreSQL (postmaster and
 backends), this client, and ``other``: whatever else kept the machine busy
 (other programs, and kernel time no process is charged for, such as
 loopback networking in interrupts).  A high ``other`` means the figures
@@ -313,6 +313,16 @@ def measure(sides, seconds, rounds, warmup, expect_status, cpu,
     return results
 
 
+def rs_over_fs(sides):
+    """RelStorage's figure over FileStorage's, of one comparison."""
+    return sides["RelStorage"]["rate"] / sides["FileStorage"]["rate"]
+
+
+def pg_ms_per_request(res):
+    """PostgreSQL's CPU milliseconds per answered request, over the rounds."""
+    return res["cpu"]["postgresql"] * 1000 / res["count"]
+
+
 # -- main ----------------------------------------------------------------------
 
 def main(argv=None):
@@ -391,7 +401,7 @@ def main(argv=None):
         }, expect_status=200, **common)
         rows.append(("poll", "FileStorage, 1 process", poll["FileStorage"], ""))
         rows.append(("poll", "RelStorage, 1 process", poll["RelStorage"],
-                     f"{poll['RelStorage']['rate'] / poll['FileStorage']['rate']:.2f} RS/FS"))
+                     f"{rs_over_fs(poll):.2f} RS/FS"))
 
         scale = measure({
             "one": (polls("relstorage", ["rs-a"]), [pid["rs-a"]]),
@@ -409,7 +419,7 @@ def main(argv=None):
         }, expect_status=201, **common)
         rows.append(("write", "FileStorage, 1 process", write["FileStorage"], ""))
         rows.append(("write", "RelStorage, 1 process", write["RelStorage"],
-                     f"{write['RelStorage']['rate'] / write['FileStorage']['rate']:.2f} RS/FS"))
+                     f"{rs_over_fs(write):.2f} RS/FS"))
 
         def hot_writes(names, side, kind="relstorage"):
             user = sorted(tokens[kind])[0]
@@ -424,7 +434,7 @@ def main(argv=None):
         rows.append(("write", "one tree, FileStorage", one_tree["FileStorage"],
                      ""))
         rows.append(("write", "one tree, RelStorage", one_tree["RelStorage"],
-                     f"{one_tree['RelStorage']['rate'] / one_tree['FileStorage']['rate']:.2f} RS/FS"))
+                     f"{rs_over_fs(one_tree):.2f} RS/FS"))
 
         hot = measure({
             "plain": (hot_writes(["hot-a", "hot-b"], "h"),
@@ -449,22 +459,20 @@ def main(argv=None):
               f"  (cores){'PG ms/req':>11}")
         for kind, label, res, note in rows:
             cores = res["cores"]
-            # PostgreSQL's CPU per answered request, over the whole rounds.
-            pg_ms = f"{res['cpu']['postgresql'] * 1000 / res['count']:11.2f}"
             print(f"{kind:6}{label:26}{res['rate']:8.0f}  {note:12}"
                   f"{cores['servers']:8.2f}{cores['postgresql']:9.2f}"
-                  f"{cores['client']:7.2f}{cores['other']:7.2f}         {pg_ms}")
+                  f"{cores['client']:7.2f}{cores['other']:7.2f}"
+                  f"{pg_ms_per_request(res):20.2f}")
         verdict = "met" if ratio >= TARGET_TWO_PROCESSES else "NOT met"
         print(f"\ntwo processes / one, polls on RelStorage: {ratio:.2f} "
               f"(target >= {TARGET_TWO_PROCESSES}: {verdict})")
         for label, side in (("16 users", write), ("one tree", one_tree)):
-            w = side["RelStorage"]["rate"] / side["FileStorage"]["rate"]
-            pg_ms = (side["RelStorage"]["cpu"]["postgresql"] * 1000
-                     / side["RelStorage"]["count"])
+            w = rs_over_fs(side)
             print(f"writes RelStorage / FileStorage, {label}: {w:.2f} "
                   f"(target >= {TARGET_WRITES}: "
                   f"{'met' if w >= TARGET_WRITES else 'NOT met'}); "
-                  f"PostgreSQL CPU per write {pg_ms:.1f} ms")
+                  f"PostgreSQL CPU per write "
+                  f"{pg_ms_per_request(side['RelStorage']):.1f} ms")
         print("PostgreSQL session settings (etc/postgresql-session.sql): "
               + ("on" if args.session_settings else "off"))
         for side, label in (("plain", "no lock"), ("locked", "lock")):

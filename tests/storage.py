@@ -200,15 +200,7 @@ class PostgreSQLServer:
 
     def execute(self, sql, dbname="postgres"):
         """Run one SQL statement outside a transaction; return its rows or None."""
-        import psycopg2
-        connection = psycopg2.connect(self.dsn(dbname))
-        try:
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
-                return cursor.fetchall() if cursor.description else None
-        finally:
-            connection.close()
+        return execute(self.dsn(dbname), sql)
 
     def create_database(self, name=None):
         """Create an empty database (a fresh unique name if None); return its DSN."""
@@ -250,19 +242,25 @@ class PostgreSQLServer:
         self.stop()
 
 
-def apply_session_settings(dsn):
-    """Run ``etc/postgresql-session.sql`` as the DSN's role: its later
-    sessions get the settings."""
+def execute(dsn, sql):
+    """Run SQL outside a transaction on dsn; return the rows of its last
+    statement, or None."""
     import psycopg2
-    with open(SESSION_SQL) as f:
-        sql = f.read()
     connection = psycopg2.connect(dsn)
     try:
         connection.autocommit = True
         with connection.cursor() as cursor:
             cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else None
     finally:
         connection.close()
+
+
+def apply_session_settings(dsn):
+    """Run ``etc/postgresql-session.sql`` as the DSN's role: its later
+    sessions get the settings."""
+    with open(SESSION_SQL) as f:
+        execute(dsn, f.read())
 
 
 def start_postgresql(*, host="127.0.0.1", settings=None):

@@ -61,7 +61,7 @@ def test_a_write_scans_object_state_only_without_the_session_settings(
                     Document({"id": f"d{i}", "text": "hello"},
                              "alice").place(user.tree["messages"])
             conn.close()
-        _, rows = settled_counts(postgresql_server, role, 1)
+        settled_counts(postgresql_server, role, 1)  # the build's
         scans_before, rows_before = object_state_counts(postgresql_server, role)
         with opened_db(uri) as db:
             tm = transaction.TransactionManager(explicit=True)

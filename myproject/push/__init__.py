@@ -19,9 +19,9 @@ from pyramid.exceptions import ConfigurationError
 
 from . import apns, fcm
 from .dispatcher import Dispatcher
-from .sender import Device
 from .log import LogSender
-from .sender import ENVIRONMENTS, PLATFORMS, ISender, Outcome, Result
+from .sender import (
+    ENVIRONMENTS, PLATFORMS, Device, ISender, Outcome, Result)
 
 __all__ = [
     "Device", "Dispatcher", "ENVIRONMENTS", "ISender", "Outcome", "PLATFORMS",

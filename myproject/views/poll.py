@@ -10,8 +10,9 @@ with the same code for what decides the answer:
 - ``request.has_permission("view", user)`` is the security policy's
   ``permits``, the call Pyramid makes for the view's ``permission="view"``
   (and so authentication is the policy's ``identity``);
-- ``wire.poll_of`` (``sync.poll``) answers, serialized as the view's JSON renderer does
-  (``json.dumps``, ``Content-Type: application/json``);
+- ``wire.poll_of`` (``sync.poll``) answers, as for the set view, and is
+  serialized as the view's JSON renderer does (``json.dumps``,
+  ``Content-Type: application/json``);
 - an exception goes to the app's exception views (a JSON 500, a 503 after
   retried conflicts) through the exception view tween above it
   (``errors.outer_excview_tween_factory``), as every request's does.
