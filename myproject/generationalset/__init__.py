@@ -436,9 +436,7 @@ class GenerationalSet(persistent.Persistent):
             return polled_subset_updates(self, generation)
         else:
             result = {"generation": current}
-            if generation > current or 0 < generation < self._joined:
-                # Restored from a backup, or joined a tree after generation:
-                # send it whole.
+            if sent_whole(self, generation, current):
                 return updates(self, result, 0, True)
         if generation >= current:
             return result  # nothing changed here since
@@ -450,6 +448,6 @@ GSet = GenerationalSet
 
 # The tree's helpers (renumbering, the oldest event, upgrade) use the class.
 from .tree import _detach, _oldest_event, _renumber, upgrade  # noqa: E402
-from .updates import polled_subset_updates, updates  # noqa: E402
+from .updates import polled_subset_updates, sent_whole, updates  # noqa: E402
 from .variants import (  # noqa: E402
     SGSet, StringIdGenerationalSet, ValueGenerationalSet, VGSet)

@@ -5,20 +5,37 @@
 from . import GenerationalSet
 
 
+def sent_whole(s, generation, current=None, along=False):
+    """Must a client at generation get set s whole (``contents``)?
+
+    Yes when it is ahead of the tree's generation ``current`` (the server
+    was restored from a backup), or when s, or with ``along`` one of its
+    ancestors, joined the tree after generation: the client may hold a
+    stale set under its id.  At generation 0 it holds nothing, and plain
+    adds are complete.
+    """
+    if current is not None and generation > current:
+        return True
+    if generation <= 0:
+        return False
+    while s is not None:
+        if generation < s._joined:
+            return True
+        if not along:
+            return False
+        s = s.parent
+    return False
+
+
 def polled_subset_updates(self, generation):
     """generational_updates() of a subset (self) polled on its own.
 
     The client may hold a stale set under this set's path if it or an
     ancestor joined after generation.
     """
-    joined, s = self._joined, self
-    while s.parent is not None:
-        s = s.parent
-        joined = max(joined, s._joined)
-    current = s._counter
+    current = self.root._counter
     result = {"generation": current}
-    if generation > current or 0 < generation < joined:
-        # Restored from a backup, or a stale subtree: send it whole.
+    if sent_whole(self, generation, current, along=True):
         return updates(self, result, 0, True)
     if generation >= self._generation:
         return result  # nothing changed here since
@@ -54,9 +71,7 @@ def updates(self, result, generation, whole):
 def _subset_updates(s, generation, whole):
     """Return the entry for member set s for a client at generation."""
     result = {"id": s.entry_id}
-    if whole or 0 < generation < s._joined:
-        # The client holds nothing under this id, or a stale set: send it
-        # whole.  (At generation 0 plain adds are complete already.)
+    if whole or sent_whole(s, generation):
         return updates(s, result, 0, True)
     if generation >= s._generation:
         return result
