@@ -9,14 +9,19 @@ configuration wins over the included one's of the same name.
 """
 from pyramid.decorator import reify
 from pyramid.request import Request as PyramidRequest
-from pyramid_tm import create_tm
+from pyramid_tm import create_tm, explicit_manager
 
 
 class Request(PyramidRequest):
-    tm = reify(create_tm)
+    @reify
+    def tm(self):
+        # A method named tm: reify stores its value under the wrapped
+        # function's name.
+        return create_tm(self)
 
 
 def includeme(config):
+    config.registry.settings.setdefault("tm.manager_hook", explicit_manager)
     config.include("pyramid_tm")
     config.add_request_method(None, "tm")  # pyramid_tm's, made void
     config.set_request_factory(Request)

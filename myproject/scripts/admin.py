@@ -20,8 +20,10 @@ import logging
 import os
 import sys
 
+import transaction
 from pyramid.paster import bootstrap, setup_logging
 
+from ..request import Request
 from ..resources import create_user, root_factory, serve_site, zodb_databases
 from ..settings import app_settings
 from ..startup import DatabaseLocked, StartupError
@@ -136,7 +138,13 @@ def _main(args, out):
     try:
         # evolve opens a database that main() would refuse to serve.
         evolving = args.command == "evolve"
-        env = bootstrap(args.config_uri, options={"myproject.evolving": "1"}
+        # A manager of its own, not the app's explicit one: bootstrap runs
+        # the root factory, which creates the Site of a new database,
+        # before any transaction begins.
+        request = Request.blank(
+            "/", environ={"tm.manager": transaction.TransactionManager()})
+        env = bootstrap(args.config_uri, request=request,
+                        options={"myproject.evolving": "1"}
                         if evolving else None)
     except DatabaseLocked:
         return _fail("the database is locked by a running server: stop it "

@@ -1,0 +1,75 @@
+"""A request reads the storage once: one snapshot per transaction.
+
+Every ``Connection.newTransaction`` is a poll of the storage for other
+processes' commits; on RelStorage a poll is several round trips to
+PostgreSQL.  The requests' transaction manager is explicit, so a
+connection polls when the request's transaction begins, not also on
+opening, after the commit and when pyramid_zodbconn closes it.
+"""
+import pytest
+import transaction
+from ZODB.Connection import Connection
+
+from myproject.request import Request
+
+from .conftest import auth
+
+
+@pytest.fixture
+def snapshots(monkeypatch):
+    """Count the connections' newTransaction calls (the storage's polls)."""
+    calls = []
+    original = Connection.newTransaction
+
+    def counted(self, txn, sync=True):
+        calls.append(txn)
+        return original(self, txn, sync)
+
+    monkeypatch.setattr(Connection, "newTransaction", counted)
+    return calls
+
+
+def test_request_tm_is_one_explicit_manager_per_request(app):
+    request = Request.blank("/")
+    request.registry = app.registry
+    manager = request.tm
+    assert request.tm is manager
+    assert isinstance(manager, transaction.TransactionManager)
+    assert manager.explicit
+    other = Request.blank("/")
+    other.registry = app.registry
+    assert other.tm is not manager
+
+
+@pytest.mark.parametrize("storage", ["file", "postgresql"])
+def test_a_write_polls_the_storage_once(testapp, alice, snapshots):
+    testapp.post_json("/users/alice/messages", {"id": "m1", "text": "hi"},
+                      headers=auth(alice), status=201)
+    snapshots.clear()
+    testapp.post_json("/users/alice/messages", {"id": "m2", "text": "hi"},
+                      headers=auth(alice), status=201)
+    assert len(snapshots) == 1
+    assert snapshots[0] is not None  # when the transaction began
+
+
+@pytest.mark.parametrize("storage", ["file", "postgresql"])
+@pytest.mark.parametrize("path", ["/users/alice", "/users/alice/messages"])
+def test_a_poll_polls_the_storage_once(testapp, alice, snapshots, path):
+    testapp.get(path, headers=auth(alice), status=200)
+    snapshots.clear()
+    testapp.get(path + "?generation=0", headers=auth(alice), status=200)
+    assert len(snapshots) == 1
+
+
+def test_a_refused_write_polls_once_and_saves_nothing(testapp, alice,
+                                                       snapshots):
+    testapp.post_json("/users/alice/messages", {"id": "m1", "text": "hi"},
+                      headers=auth(alice), status=201)
+    generation = testapp.get("/users/alice", headers=auth(alice)).json[
+        "generation"]
+    snapshots.clear()
+    testapp.post_json("/users/alice/messages", {"id": "m1", "text": "again"},
+                      headers=auth(alice), status=409)
+    assert len(snapshots) == 1
+    assert testapp.get(f"/users/alice?generation={generation}",
+                       headers=auth(alice)).json == {"generation": generation}
