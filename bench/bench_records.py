@@ -3,13 +3,16 @@
 
 User ``alice`` has 10,000 small documents in ``messages``; ``bob`` exists.
 Each write below is one transaction, made with the app's classes as the
-API's views make it; the table lists the records it stored, their pickled
-bytes, and their classes.  On RelStorage every record is a row written,
+API's views make it, repeated on 50 different documents (or sets): what
+one write stores depends on how full the BTree buckets it lands in are.
+The table lists the mean records and pickled bytes a write stored, the
+largest, and their classes.  On RelStorage every record is a row written,
 locked and committed, so fewer records is a cheaper write.
 
 Run:  python bench/bench_records.py
 """
 import os
+import statistics
 import sys
 import tempfile
 import uuid
@@ -23,6 +26,7 @@ from myproject.documents import Document
 from myproject.resources import APP_ROOT_NAME, Site
 
 DOCUMENTS = 10_000
+REPEAT = 50
 
 
 def main():
@@ -40,36 +44,54 @@ def main():
     def document(id):
         return Document.of(messages[id], messages)
 
-    shared = document("d00700")
+    shared = [document("d%05d" % (7000 + n)) for n in range(REPEAT)]
+    for n in range(REPEAT):
+        if n % 2:  # half of them shared before, for the edits below
+            shared[n].place(bob.tree["messages"])
     transaction.commit()
 
-    def new_document():
+    def new_document(n):
         Document({"id": uuid.uuid4().hex, "text": "hi"}, "alice").place(
             messages)
 
+    def changed_document(n):
+        id = "d%05d" % (500 + 17 * n)
+        document(id).replace({"id": id, "text": "changed"})
+
+    def shared_edit(n):
+        shared[n | 1].replace({"id": shared[n | 1].id, "text": "for both"})
+
     writes = [
         ("new document", new_document),
-        ("changed document", lambda: document("d00500").replace(
-            {"id": "d00500", "text": "changed"})),
-        ("removed document", lambda: document("d00600").retract()),
-        ("share a document", lambda: shared.place(bob.tree["messages"])),
-        ("shared document edit", lambda: shared.replace(
-            {"id": "d00700", "text": "for both"})),
-        ("new set", lambda: alice.tree.add(GSet("archive"))),
+        ("changed document", changed_document),
+        ("removed document",
+         lambda n: document("d%05d" % (600 + 13 * n)).retract()),
+        ("share a document",  # the odd ones with a third holder
+         lambda n: shared[n].place(bob.tree["tasks" if n % 2 else
+                                             "messages"])),
+        ("shared document edit", shared_edit),
+        ("new set", lambda n: alice.tree.add(GSet("archive%d" % n))),
     ]
     print(f"records and bytes per write ({DOCUMENTS:,} documents in the "
-          f"set; Python {sys.version.split()[0]})")
+          f"set; mean of {REPEAT} writes; Python "
+          f"{sys.version.split()[0]})")
     print()
-    print(f"{'write':<22} {'records':>7} {'bytes':>7}  classes")
+    print(f"{'write':<22} {'records':>7} {'bytes':>7} {'largest':>7}  "
+          f"classes")
     for label, write in writes:
-        last = db.storage.lastTransaction()
-        write()
-        transaction.commit()
-        records = [r for t in db.storage.iterator(start=last)
-                   if t.tid != last for r in t]
-        classes = sorted({type(conn.get(r.oid)).__name__ for r in records})
-        print(f"{label:<22} {len(records):>7} "
-              f"{sum(len(r.data) for r in records):>7}  {', '.join(classes)}")
+        counts, sizes, classes = [], [], set()
+        for n in range(REPEAT):
+            last = db.storage.lastTransaction()
+            write(n)
+            transaction.commit()
+            records = [r for t in db.storage.iterator(start=last)
+                       if t.tid != last for r in t]
+            counts.append(len(records))
+            sizes.append(sum(len(r.data) for r in records))
+            classes |= {type(conn.get(r.oid)).__name__ for r in records}
+        print(f"{label:<22} {statistics.mean(counts):>7.1f} "
+              f"{statistics.mean(sizes):>7.0f} {max(sizes):>7}  "
+              f"{', '.join(sorted(classes))}")
     conn.close()
     db.close()
     print()

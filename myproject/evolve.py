@@ -21,21 +21,25 @@ from .resources import APP_ROOT_NAME
 
 
 def _member_sets_out_of_the_big_btrees(site):
-    """1: sets hold their member sets apart from their documents, count
-    their removals, keep removals that paged clients need, and renumber
-    members that would otherwise make pages large (the library's
-    ``upgrade``).  Returns how many trees changed."""
+    """Member sets apart from documents, removals kept for pages.
+
+    Sets hold their member sets apart from their documents, count their
+    removals, keep removals that paged clients need, and renumber members
+    that would otherwise make pages large (the library's ``upgrade``).
+    Returns "N trees changed"."""
     changed = 0
     for user in site.users.values():
         changed += upgrade(user.tree)
-    return changed
+    return f"{changed} trees changed"
 
 
 def _documents_inline_in_their_sets(site):
-    """2: sets hold a copy of each document's data inline (``Copy``), so a
-    poll reads no record per document; a document's record keeps its id,
-    owner and holders (a tuple) only.  The generations do not change: clients hold the same
-    data.  Returns how many documents changed."""
+    """Documents' data inline in their sets.
+
+    Sets hold a copy of each document's data inline (``Copy``), so a poll
+    reads no record per document; a document's record keeps its id, owner
+    and holders (a tuple) only.  The generations do not change: clients
+    hold the same data.  Returns "N documents changed"."""
     data_of = {}  # a shared document is met in each of its holders
 
     def walk(s):
@@ -55,12 +59,28 @@ def _documents_inline_in_their_sets(site):
 
     for user in site.users.values():
         walk(user.tree)
-    return len(data_of)
+    return f"{len(data_of)} documents changed"
+
+
+def _sets_pickled_without_attribute_names(site):
+    """Sets stored without attribute names.
+
+    Every set's record is written again, as a tuple of values (the
+    library's ``_STATE``): half the bytes.  Sets load in either form; the
+    step makes the layout number say that versions before it cannot read
+    this database.  Returns "N sets written"."""
+    def walk(s):
+        s._p_changed = True
+        return 1 + sum(walk(t) for t in s._subsets.values())
+
+    written = sum(walk(user.tree) for user in site.users.values())
+    return f"{written} sets written"
 
 
 STEPS = [
     _member_sets_out_of_the_big_btrees,
     _documents_inline_in_their_sets,
+    _sets_pickled_without_attribute_names,
 ]
 LATEST = len(STEPS)
 
@@ -83,7 +103,7 @@ def evolve(site):
     for number, step in pending(site):
         result = step(site)
         site.layout = number
-        ran.append((number, step.__doc__.split("\n")[0], result))
+        ran.append((number, step.__doc__.split("\n")[0].rstrip("."), result))
     return ran
 
 
@@ -93,6 +113,11 @@ def check(db, config_uri="<ini file>"):
     conn = db.open(transaction_manager=tm)
     try:
         site = conn.root().get(APP_ROOT_NAME)
+        if site is not None and layout_of(site) > LATEST:
+            raise ConfigurationError(
+                f"the database is stored in layout {layout_of(site)}, "
+                f"newer than this version reads (layout {LATEST}): run the "
+                f"version that wrote it, or a later one")
         if site is None or not pending(site):
             return
         raise ConfigurationError(

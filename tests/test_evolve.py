@@ -108,3 +108,55 @@ def test_evolve_upgrades_once_and_every_old_client_converges(
     assert testapp.get("/users/bob/messages/m07", headers=auth(bob)
                        ).json["document"] == {"id": "m07", "text": "v2"}
     _close(app)
+
+
+def test_evolve_writes_every_set_without_attribute_names(
+        tmp_path, old_database):
+    import ZODB
+    import ZODB.FileStorage
+    path = str(tmp_path / "var" / "Data.fs")
+
+    def set_records():
+        storage = ZODB.FileStorage.FileStorage(path, read_only=True)
+        try:
+            latest = {}
+            for txn in storage.iterator():
+                for record in txn:
+                    latest[record.oid] = record.data
+            return [data for data in latest.values()
+                    if b"\nGenerationalSet\n" in data[:80]]
+        finally:
+            storage.close()
+
+    assert all(b"_generations" in data for data in set_records())
+    done = admin(tmp_path, "evolve")
+    assert done.returncode == 0, done.stderr
+    assert ("layout 3: Sets stored without attribute names (8 sets "
+            "written)") in done.stdout.splitlines()
+    records = set_records()
+    assert len(records) >= 6  # two users' trees of three sets
+    assert not any(b"_generations" in data for data in records)
+
+
+def test_a_database_newer_than_this_version_is_refused(tmp_path):
+    import transaction
+    import ZODB
+    import ZODB.FileStorage
+    from myproject.resources import APP_ROOT_NAME, Site
+    os.makedirs(tmp_path / "var")
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(str(tmp_path / "var" /
+                                                  "Data.fs")))
+    tm = transaction.TransactionManager()
+    conn = db.open(tm)
+    with tm:
+        site = conn.root()[APP_ROOT_NAME] = Site()
+        site.layout = LATEST + 1
+    db.close()
+    message = (f"the database is stored in layout {LATEST + 1}, newer than "
+               f"this version reads (layout {LATEST})")
+    with pytest.raises(ConfigurationError) as caught:
+        main({"__file__": ini(tmp_path)}, **app_settings(tmp_path))
+    assert str(caught.value).startswith(message + ": run the version")
+    refused = admin(tmp_path, "evolve")
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == f"myproject-admin: {message}"

@@ -465,3 +465,102 @@ def test_installed_tracker_records_every_root_change(db, monkeypatch):
     assert changes.tracker.changed_roots() == [tree]
     transaction.abort()
     conn.close()
+
+
+class TaggedSet(GSet):
+    """A subclass with an attribute of its own."""
+
+    def __init__(self, *args, tag=None, **kw):
+        super().__init__(*args, **kw)
+        self.tag = tag
+
+
+def _stored(db, build):
+    """Store what build() returns under the root, then return it as a
+    fresh connection loads it (and the connection)."""
+    conn = db.open()
+    conn.root()["s"] = build()
+    transaction.commit()
+    conn.close()
+    fresh = db.open()
+    return fresh.root()["s"], fresh
+
+
+def _records_of_last_transaction(db):
+    last = db.storage.lastTransaction()
+    return [r for t in db.storage.iterator(start=last) for r in t]
+
+
+def test_a_set_is_stored_without_attribute_names_and_loads_whole(db):
+    def build():
+        root = GSet("root", maximum_removals=3)
+        child = GSet("child", root, id_attribute="key")
+        child.add(Thing(1), "one")
+        child.add(Thing(2), "two")
+        child.remove(Thing(1), "one")
+        root.add(TaggedSet("tagged", tag={"colour": "red"}), "t")
+        return root
+    expected = build()
+    root, conn = _stored(db, build)
+    for record in _records_of_last_transaction(db):
+        if b"GenerationalSet" in record.data[:80]:
+            assert b"maximum_removals" not in record.data
+            assert b"_generations" not in record.data
+    child, tagged = root["child"], root["t"]
+    assert root.__getstate__()[0] == "root"
+    assert isinstance(root.__getstate__(), tuple)
+    assert (root.id, root.maximum_removals, child.id_attribute) == (
+        "root", 3, "key")
+    assert root.generation == expected.generation
+    assert child.parent is root
+    assert child.generation == expected["child"].generation
+    assert child._parent_id == expected["child"]._parent_id
+    assert child.entry_id == "child"
+    assert tagged.tag == {"colour": "red"} and tagged._parent_id == "t"
+    assert type(tagged) is TaggedSet and tagged.parent is root
+    assert "_counter" not in child.__dict__  # a subset reads the marker
+    assert "_generation" not in root.__dict__
+    assert list(child._removed.items()) == list(
+        expected["child"]._removed.items())
+    assert list(child._removed) == ["one"]
+    assert root.generational_updates(0) == expected.generational_updates(0)
+    assert root.generational_updates(2, 10) == expected.generational_updates(
+        2, 10)
+    conn.close()
+
+
+def test_a_set_stored_by_the_earlier_layout_loads(db):
+    # Its state a dict of attributes, as persistent pickles by default.
+    old = GSet("old")
+    old.add(Thing(1))
+    state = dict(old.__dict__)
+    state["_removals"] = generationalset.BTrees.LOBTree.LOBTree()
+    state["_removed"] = generationalset.BTrees.OLBTree.OLBTree()
+    loaded = GSet.__new__(GSet)
+    loaded.__setstate__(state)
+    assert loaded.generational_updates(0) == old.generational_updates(0)
+    assert isinstance(loaded.__getstate__(), tuple)  # written anew, compact
+    loaded.remove(Thing(1))
+    assert list(loaded._removals.values()) == [1]
+
+
+def test_a_set_that_never_removed_stores_no_removal_trees(db):
+    s, conn = _stored(db, lambda: GSet("s"))
+    classes = {type(conn.get(r.oid)).__name__
+               for r in _records_of_last_transaction(db)}
+    assert classes == {"ContentsBTree", "GenerationsBTree",
+                       "GenerationalSet", "PersistentMapping"}
+    assert not s._removals and "x" not in s._removed
+    s.add(Thing("x"))
+    s.remove(Thing("x"))
+    transaction.commit()
+    classes = {type(conn.get(r.oid)).__name__
+               for r in _records_of_last_transaction(db)}
+    assert {"LOBTree", "OLBTree"} <= classes
+    # The class's empty ones stay empty for every other set.
+    assert not GSet("other")._removals and not GSet._removed
+    s.add(Thing("x"))
+    assert s.generational_updates(1) == {
+        "generation": 4, "adds": [Thing("x")]}
+    transaction.abort()
+    conn.close()

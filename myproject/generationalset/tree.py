@@ -1,8 +1,6 @@
 """The tree's helpers: renumbering a set's members, the oldest change of a
 subtree, detaching a set, and ``upgrade`` of sets an earlier layout stored.
 """
-import BTrees.LOBTree
-import BTrees.OLBTree
 
 from . import ContentsBTree, GenerationalSet, GenerationsBTree, notify
 
@@ -52,8 +50,8 @@ def _renumber(s, last, start=None):
             generations[ids[old]] = last
     s._contents, s._generations = contents, generations
     if start is not None:
-        s._removals = BTrees.LOBTree.LOBTree()
-        s._removed = BTrees.OLBTree.OLBTree()
+        if "_removals" in s.__dict__:  # back to the class's empty ones
+            del s._removals, s._removed
         s._evicted = s._forgotten = s._kept = s._remembered = 0
     return last
 

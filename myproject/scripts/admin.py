@@ -104,11 +104,14 @@ def run(args, site, settings, out):
 def _evolve(site, out):
     from ..evolve import LATEST, evolve, layout_of
     before = layout_of(site)
+    if before > LATEST:
+        return _fail(f"the database is stored in layout {before}, newer "
+                     f"than this version reads (layout {LATEST})")
     ran = evolve(site)
     if not ran:
         print(f"the database is at layout {before}: nothing to do", file=out)
     for number, what, result in ran:
-        print(f"layout {number}: {what} ({result} trees changed)", file=out)
+        print(f"layout {number}: {what} ({result})", file=out)
     if ran:
         print(f"evolved from layout {before} to {LATEST}", file=out)
     return 0
