@@ -11,6 +11,7 @@ import transaction
 from ZODB.Connection import Connection
 
 from myproject.request import Request
+from myproject.resources import zodb_database
 
 from .conftest import auth
 
@@ -73,3 +74,21 @@ def test_a_refused_write_polls_once_and_saves_nothing(testapp, alice,
     assert len(snapshots) == 1
     assert testapp.get(f"/users/alice?generation={generation}",
                        headers=auth(alice)).json == {"generation": generation}
+
+
+PUSH_TOKEN = "f0" * 32
+
+
+def test_the_transaction_log_keeps_no_push_token(app, testapp, alice):
+    testapp.post_json("/users/alice/@@devices",
+                      {"platform": "apns", "token": PUSH_TOKEN},
+                      headers=auth(alice), status=201)
+    testapp.delete(f"/users/alice/@@devices/{PUSH_TOKEN}",
+                   headers=auth(alice), status=200)
+    # (A history-free RelStorage keeps no log; a FileStorage does.)
+    log = zodb_database(app.registry).undoLog(0, 10)
+    notes = [entry["description"] for entry in log]
+    assert "/users/alice/@@devices/<redacted>" in notes
+    assert "/users/alice/@@devices" in notes  # what needs no redacting
+    assert not any(PUSH_TOKEN in note for note in notes)
+    assert all(entry["user_name"].endswith("alice") for entry in log[:2])
