@@ -25,6 +25,7 @@ from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from pyramid.authorization import ALL_PERMISSIONS, Allow, Deny, Everyone
 from pyramid_zodbconn import get_connection
+from transaction.interfaces import NoTransaction
 from zope.interface import Attribute, Interface, implementer
 
 # Stored documents name their class as myproject.resources.Document.
@@ -171,6 +172,9 @@ class Users(Persistent):
 
     def __contains__(self, user_id):
         return user_id in self._users
+
+    def __iter__(self):
+        return iter(self._users)  # the ids, as a mapping's
 
     def __len__(self):
         return self._count()
@@ -382,17 +386,31 @@ def owner_of(resource):
 
 
 def root_factory(request):
-    """Return the Site, creating it on first use (pyramid_tm commits)."""
+    """Return the Site, creating it on first use."""
     site = getattr(request, "_myproject_site", None)
     if site is None:
         zodb_root = get_connection(request).root()
         site = zodb_root.get(APP_ROOT_NAME)
         if site is None:
-            site = zodb_root[APP_ROOT_NAME] = Site()
+            site = _create_site(request, zodb_root)
         # Asked for twice (by the security policy, by traversal); kept on
         # the request like its connection, so a retried attempt, which has
         # a new request, starts afresh.
         serve_site(request, site)
+    return site
+
+
+def _create_site(request, zodb_root):
+    """Add the Site to a new database, in the request's transaction
+    (pyramid_tm commits it) or, where none has begun (``pshell``, a script
+    that bootstraps the app: the manager is explicit), in one of its own."""
+    try:
+        request.tm.get()
+    except NoTransaction:
+        with request.tm:
+            zodb_root[APP_ROOT_NAME] = Site()
+        return zodb_root[APP_ROOT_NAME]
+    site = zodb_root[APP_ROOT_NAME] = Site()
     return site
 
 

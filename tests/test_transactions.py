@@ -6,6 +6,9 @@ PostgreSQL.  The requests' transaction manager is explicit, so a
 connection polls when the request's transaction begins, not also on
 opening, after the commit and when pyramid_zodbconn closes it.
 """
+import subprocess
+import sys
+
 import pytest
 import transaction
 from ZODB.Connection import Connection
@@ -14,6 +17,7 @@ from myproject.request import Request
 from myproject.resources import zodb_database
 
 from .conftest import auth
+from .servers import write_ini
 
 
 @pytest.fixture
@@ -92,3 +96,27 @@ def test_the_transaction_log_keeps_no_push_token(app, testapp, alice):
     assert "/users/alice/@@devices" in notes  # what needs no redacting
     assert not any(PUSH_TOKEN in note for note in notes)
     assert all(entry["user_name"].endswith("alice") for entry in log[:2])
+
+
+def test_pshell_on_a_new_database_makes_the_site_and_saves_in_a_with(
+        tmp_path):
+    """pshell bootstraps outside any transaction: the Site of a new
+    database is made in one of its own; changes go inside ``with
+    request.tm:`` and are saved."""
+    ini, _ = write_ini(str(tmp_path), f"file://{tmp_path}/Data.fs")
+    script = ("print('site:', type(root).__name__, list(root.users))\n"
+              "with request.tm:\n"
+              "    root.users.add('alice', sets=['messages'])\n"
+              "\n"
+              "print('users:', list(root.users))\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "pyramid.scripts.pshell", ini], input=script,
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "site: Site []" in done.stdout
+    assert "users: ['alice']" in done.stdout
+    assert "Traceback" not in done.stdout + done.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "myproject.scripts.admin", ini, "list-users"],
+        capture_output=True, text=True, timeout=60)
+    assert listed.stdout == "alice  generation 2\n"
