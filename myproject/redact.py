@@ -18,8 +18,8 @@ SHORT_HASH_LENGTH = 12
 REDACTED = "<redacted>"
 
 _PATTERNS = [
-    # A device token: the rest of its path segment.
-    (re.compile(r"(@@devices/)[^/?#\s'\"]+"), r"\1" + REDACTED),
+    # A device token: the rest of its path segment (after any slashes).
+    (re.compile(r"(@@devices/+)[^/?#\s'\"]+"), r"\1" + REDACTED),
     # A JWT: three base64url parts, the first a JSON header ("eyJ").
     (re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*"), REDACTED),
     # This server's bearer tokens: 16 hex digits, a dot, the secret.
@@ -34,6 +34,15 @@ def redact(text):
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text
+
+
+def redact_path(path):
+    """Return a request path (decoded: it may hold spaces and quotes) with
+    everything after ``@@devices/`` redacted, then as ``redact`` does."""
+    return redact(_DEVICE_PATH.sub(r"\1" + REDACTED, path))
+
+
+_DEVICE_PATH = re.compile(r"(@@devices/).+", re.DOTALL)
 
 
 def short_hash(text):

@@ -19,7 +19,7 @@ from pyramid.decorator import reify
 from pyramid.request import Request as PyramidRequest
 from pyramid_tm import create_tm
 
-from .redact import redact
+from .redact import redact_path
 
 
 class Request(PyramidRequest):
@@ -43,7 +43,7 @@ class RequestTransactions(transaction.TransactionManager):
 
 
 def _redact_note(txn):
-    txn.description = redact(txn.description)
+    txn.description = redact_path(txn.description)
 
 
 def request_transactions(request):

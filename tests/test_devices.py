@@ -56,6 +56,12 @@ def test_device_input_is_checked(testapp, alice):
     register(testapp, "alice", alice, status=422, token="")
     register(testapp, "alice", alice, status=422, token="x" * 513)
     register(testapp, "alice", alice, status=422, token="a/b")
+    for odd in (".", "..", "a b", "a'b", "a\"b", "a.b", "\u0085x", "é"):
+        register(testapp, "alice", alice, status=422, token=odd)
+    register(testapp, "alice", alice, status=422, platform="fcm",
+             token="fcm-token", environment="sandbox")  # APNs only
+    register(testapp, "alice", alice, status=201, platform="fcm",
+             token="cX_y-Z:APA91b" + "q" * 100)
     register(testapp, "alice", alice, status=422, token=42)
     register(testapp, "alice", alice, status=422, environment="staging")
 

@@ -1,7 +1,7 @@
 """Log lines through the redacting filter: tokens out, the rest kept."""
 import logging
 
-from myproject.redact import RedactingFilter, redact, short_hash
+from myproject.redact import RedactingFilter, redact, redact_path, short_hash
 
 TOKEN = "0123456789abcdef.s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-s3cr3t-abc"
 PUSH = "ab" * 32
@@ -30,6 +30,21 @@ def test_tokens_jwts_and_bearer_values_are_redacted():
         assert secret not in redact(f"GET /users/alice?t={secret} from x")
     assert redact("GET /users/alice/messages/m1") == (
         "GET /users/alice/messages/m1")
+
+
+def test_a_device_path_with_doubled_slashes_loses_the_token():
+    line = f"DELETE /users/alice/@@devices//{PUSH} HTTP/1.1"
+    assert redact(line) == (
+        "DELETE /users/alice/@@devices//<redacted> HTTP/1.1")
+
+
+def test_a_decoded_path_loses_all_after_devices():
+    """A transaction's note is the decoded path: spaces and quotes too."""
+    for token in ["tok with spaces SECRET", "fcm'quote\"SECRET", f"/{PUSH}"]:
+        path = f"/users/alice/@@devices/{token}"
+        assert redact_path(path) == "/users/alice/@@devices/<redacted>"
+    assert redact_path("/users/alice/messages/m 1") == (
+        "/users/alice/messages/m 1")
 
 
 def test_a_short_hash_is_stable_and_short():

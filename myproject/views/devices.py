@@ -13,6 +13,8 @@ Devices per user: at most ``myproject.push.max_devices``.
 ``GET /@@push`` (admins): the push dispatcher's senders and counters
 (sent, failed, retried, pruned, dropped, queue_depth).
 """
+import re
+
 from pyramid.httpexceptions import (
     HTTPConflict,
     HTTPCreated,
@@ -27,6 +29,10 @@ from ..settings import app_settings
 from .wire import json_body
 
 MAX_TOKEN_LENGTH = 512
+# APNs tokens are hex, FCM's letters, digits, "_", "-" and ":".  Nothing
+# else: a token is a path segment of DELETE (no "/", ".", "..") and a
+# secret that log lines redact up to the first character outside these.
+TOKEN = re.compile(r"[A-Za-z0-9_:-]{1,%d}" % MAX_TOKEN_LENGTH)
 
 
 def device_summary(record):
@@ -56,12 +62,12 @@ def devices_post(context, request):
     if platform not in PLATFORMS:
         raise HTTPUnprocessableEntity(
             f"platform must be {' or '.join(map(repr, PLATFORMS))}")
-    if (not isinstance(token, str) or not token.strip()
-            or len(token) > MAX_TOKEN_LENGTH or not token.isprintable()
-            or "/" in token):
+    if not isinstance(token, str) or not TOKEN.fullmatch(token):
         raise HTTPUnprocessableEntity(
-            f"token must be a printable string of at most {MAX_TOKEN_LENGTH} "
-            "characters without '/'")
+            f"token must be 1 to {MAX_TOKEN_LENGTH} letters, digits, '_', "
+            "'-' or ':' (as APNs and FCM tokens are)")
+    if "environment" in body and platform != "apns":
+        raise HTTPUnprocessableEntity("environment is for apns tokens only")
     if environment not in ENVIRONMENTS:
         raise HTTPUnprocessableEntity(
             f"environment must be {' or '.join(map(repr, ENVIRONMENTS))}")
