@@ -156,10 +156,15 @@ def test_the_login_returns_to_the_page_asked_for(testapp, alice):
 
 @pytest.mark.parametrize("came_from", [
     "//evil.example/@@admin", "https://evil.example/@@admin", "/users",
+    "/@@admin%0d%0aX:1", "/@@admin%0aSet-Cookie:x=1", "/@@admin%C3%A9",
+    "/@@admin%09x",
 ])
 def test_the_login_never_redirects_off_the_admin_pages(testapp, came_from):
     r = log_in(testapp, came_from=came_from)
     assert r.location == "http://localhost/@@admin"
+    # and, once logged in, the login page itself redirects the same way
+    assert testapp.get("/@@admin-login?came_from=" + came_from).status_int in (
+        200, 303)
 
 
 @pytest.mark.parametrize("username, password", [

@@ -59,8 +59,11 @@ def throttle_from_settings(settings):
 
 
 def _local_path(value):
-    """Return value if it is a path on this site (no open redirects), else None."""
+    """Return value if it is a path on this site (no open redirects), else
+    None.  It goes into a Location header: printable ASCII only (a CR or LF
+    would end the header, and WebOb refuses it)."""
     if (isinstance(value, str) and value.startswith("/")
+            and value.isascii() and value.isprintable() and " " not in value
             and not value.startswith("//") and "\\" not in value
             and is_admin_path(value.split("?", 1)[0])):
         return value
