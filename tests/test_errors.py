@@ -388,3 +388,50 @@ def test_sets_nest_32_deep_and_no_deeper(testapp, headers, app):
     testapp.post_json(deepest, {"id": "d"}, headers=headers, status=201)
     assert testapp.get(deepest + "/d", headers=headers).json["document"] == {
         "id": "d"}
+
+
+BAD_QUERIES = [
+    ("generation", "generation=%0A1"), ("generation", "generation=1%0A"),
+    ("generation", "generation=+1"), ("generation", "generation=1&generation=2"),
+    ("limit", "limit=x"), ("limit", "limit=1&limit=2"), ("limit", "limit=+5"),
+    ("wait", "wait=abc"), ("wait", "wait"), ("wait", "wait=%0A5"),
+    ("wait", "wait=0"), ("wait", "wait=5&wait=6"),
+]
+
+
+@pytest.mark.parametrize("name, query", BAD_QUERIES)
+@pytest.mark.parametrize("method, path", [
+    ("GET", "/users/alice"), ("GET", "/users/alice/messages"),
+    ("GET", "/users/alice/messages/m1"), ("POST", "/users/alice/messages"),
+    ("PUT", "/users/alice/messages/m1"),
+])
+def test_a_bad_query_parameter_is_400_on_every_url(
+        testapp, headers, app, name, query, method, path):
+    """Repeated, padded or malformed: refused wherever it is sent, and a
+    write with one saves nothing (with or without a generation)."""
+    testapp.post_json("/users/alice/messages", {"id": "m1"}, headers=headers)
+    before = generation_of(app)
+    r = testapp.request(f"{path}?{query}", method=method, headers=headers,
+                        body={"GET": b"", "POST": b'{"id": "m2"}',
+                              "PUT": b'{"id": "m1", "v": 1}'}[method],
+                        content_type="application/json",
+                        expect_errors=True)
+    assert name in error(r, 400)["detail"]
+    assert generation_of(app) == before
+
+
+def test_a_limit_of_many_digits_is_said_to_be_too_big(testapp, headers):
+    r = testapp.get("/users/alice?generation=0&limit=1" + "0" * 30,
+                    headers=headers, status=400)
+    assert error(r, 400)["detail"].startswith("limit must be at most 10000")
+
+
+@pytest.mark.parametrize("query", ["wait=abc", "wait", "limit=x",
+                                   "generation=x", "generation=1&wait=%FF"])
+@pytest.mark.parametrize("user", ["bob", "nosuch"])
+def test_without_credentials_a_bad_query_is_the_same_401(testapp, bob, query,
+                                                         user):
+    for path in (f"/users/{user}", f"/users/{user}/messages"):
+        r = testapp.get(f"{path}?{query}", status=401)
+        assert r.json == {"error": "unauthorized",
+                          "detail": "send Authorization: Bearer <token>"}

@@ -1,6 +1,6 @@
 """Live updates for open web tabs: polls held until the tree changes.
 
-``GET /users/<id>?generation=G&wait=S`` (S from 1 to ``MAX_WAIT``
+``GET /users/<id>?generation=G&wait=S`` (S from 1 to ``views.wire.MAX_WAIT``
 seconds) answers at once when the client has updates to get; otherwise it
 is held until the user's tree passes G or S runs out, then answered as
 usual.  Two ways to hold it, chosen by ``myproject.live.grip``:
@@ -22,9 +22,6 @@ from ..resources import APP_ROOT_NAME, zodb_database
 from ..settings import app_settings
 from .grip import Publisher
 from .waiters import Waiters
-
-#: The longest wait a client may ask for, in seconds.
-MAX_WAIT = 30
 
 
 class LiveOnCommit:

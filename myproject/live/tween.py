@@ -1,7 +1,8 @@
 """The held poll in the request pipeline: which requests, and holding them.
 
 A ``GET /users/<id>`` with a ``wait`` query parameter (an integer from 1
-to ``MAX_WAIT``; anything else is a 400) is a live poll.  It goes through
+to ``wire.MAX_WAIT``; anything else is a 400, answered after the
+credentials are checked) is a live poll.  It goes through
 the rest of the pipeline as any poll (the poll's shortcut, or traversal
 and the set view, with their authentication and ACL); ``If-None-Match``
 is ignored (a live poll is held, never told 304).  Its answer is "up to
@@ -20,24 +21,9 @@ is nothing to apply yet.  Only such an answer is held:
 from pyramid.httpexceptions import HTTPBadRequest
 
 from ..views.poll import polls_a_tree
-from ..views.wire import client_generation, query_parameter
-from . import MAX_WAIT, live_service
+from ..views.wire import client_generation, client_wait
+from . import live_service
 from .grip import hold
-
-
-def client_wait(request):
-    """Return the seconds the client asked to wait (query ``wait``), or
-    None; HTTPBadRequest unless it is an integer from 1 to MAX_WAIT."""
-    value = query_parameter(request, "wait")
-    if value is None:
-        return None
-    value = value.strip()
-    if not value.isascii() or not value.isdigit() or not (
-            1 <= int(value) <= MAX_WAIT):
-        raise HTTPBadRequest(
-            f"wait must be a whole number of seconds from 1 to {MAX_WAIT}, "
-            f"got {value[:40]!r}")
-    return int(value)
 
 
 def is_up_to_date(response, generation):
@@ -51,12 +37,17 @@ def live_tween_factory(handler, registry):
 
     def live_tween(request):
         if (request.method != "GET" or not polls_a_tree(request)
-                or "wait=" not in request.query_string):
+                or "wait" not in request.query_string):
             return handler(request)
-        wait = client_wait(request)
+        try:
+            wait = client_wait(request)
+            generation = client_generation(request) or 0
+        except HTTPBadRequest:
+            # Answered by the poll itself, after the credentials: a 401
+            # or 403 first, as for any other bad query.
+            return handler(request)
         if wait is None:
             return handler(request)
-        generation = client_generation(request) or 0
         user_id = request.path_info[len("/users/"):]
         request.headers.pop("If-None-Match", None)
         if service.waiters is None:

@@ -25,7 +25,9 @@ from ..settings import app_settings
 GENERATION_HEADER = "X-Generation"
 MAX_DEPTH = 64  # of objects and lists in a document
 MAX_SET_DEPTH = 32  # of sets in a tree: /users/<id>/1/2/.../32
-_DIGITS = re.compile(r"[0-9]{1,18}\Z")
+_DIGITS = re.compile(r"[0-9]+")
+MAX_GENERATION_DIGITS = 18  # generations are 64-bit BTree keys
+MAX_WAIT = 30  # seconds a live poll may be held (docs/webapps.txt)
 
 
 def client_generation(request):
@@ -39,9 +41,11 @@ def client_generation(request):
         value = request.headers.get(GENERATION_HEADER)
         if value is None:
             return None
-    if not _DIGITS.match(value.strip()):
+    if (not _DIGITS.fullmatch(value)
+            or len(value) > MAX_GENERATION_DIGITS):
         raise HTTPBadRequest(
-            "generation must be a non-negative integer, got %r" % value[:40])
+            "generation must be a non-negative integer of at most "
+            f"{MAX_GENERATION_DIGITS} digits, got {value[:40]!r}")
     return int(value)
 
 
@@ -54,22 +58,49 @@ def client_limit(request):
     if value is None:
         return settings.sync_page_size
     largest = settings.sync_max_page_size
-    if not _DIGITS.match(value.strip()) or int(value) < 1:
+    if not _DIGITS.fullmatch(value) or int(value) < 1:
         raise HTTPBadRequest(
             "limit must be a positive integer, got %r" % value[:40])
-    if int(value) > largest:
+    if len(value) > len(str(largest)) or int(value) > largest:
         raise HTTPBadRequest(
             f"limit must be at most {largest} (the server's largest page), "
-            f"got {int(value)}")
+            f"got {value[:40]}")
     return int(value)
 
 
+def client_wait(request):
+    """Return the seconds the client asked to wait (query ``wait``), or
+    None; HTTPBadRequest unless it is an integer from 1 to MAX_WAIT."""
+    value = query_parameter(request, "wait")
+    if value is None:
+        return None
+    if (not _DIGITS.fullmatch(value) or len(value) > 2
+            or not 1 <= int(value) <= MAX_WAIT):
+        raise HTTPBadRequest(
+            f"wait must be a whole number of seconds from 1 to {MAX_WAIT}, "
+            f"got {value[:40]!r}")
+    return int(value)
+
+
+def check_query(request):
+    """Raise HTTPBadRequest for a bad ``generation``, ``limit`` or ``wait``,
+    wherever the request sends one (after its credentials are checked: the
+    callers are views and the poll's shortcut)."""
+    client_generation(request)
+    client_limit(request)
+    client_wait(request)
+
+
 def query_parameter(request, name, default=None):
-    """Return a query parameter; HTTPBadRequest if the query is not UTF-8."""
+    """Return a query parameter; HTTPBadRequest if the query is not UTF-8
+    or names the parameter twice (which one would be meant?)."""
     try:
-        return request.GET.get(name, default)
+        values = request.GET.getall(name)
     except UnicodeDecodeError:
         raise HTTPBadRequest("the query string is not UTF-8") from None
+    if len(values) > 1:
+        raise HTTPBadRequest(f"{name} is given {len(values)} times")
+    return values[0] if values else default
 
 
 def json_body(request):
@@ -152,6 +183,7 @@ def valid_id(value, what="id"):
 def answer(request, user, body, status=None):
     """Return body with ``updates`` of user's tree since the client's
     generation, when the request carried one."""
+    check_query(request)
     generation = client_generation(request)
     if generation is not None:
         body["updates"] = sync.updates(user.tree, generation,
@@ -165,6 +197,7 @@ def poll_of(request, gset):
     """Return (headers, JSON updates or None for 304) of the request's poll
     of gset: its generation, limit and If-None-Match, counted in metrics.
     The set view and the poll's shortcut both answer with it."""
+    check_query(request)
     headers, updates = sync.poll(gset, client_generation(request) or 0,
                                  request.if_none_match,
                                  limit=client_limit(request))
