@@ -17,6 +17,8 @@ import re
 import secrets
 import threading
 
+from .redact import redact
+
 TWEEN = "myproject.logs.request_id_tween_factory"
 HEADER = "X-Request-Id"
 ENVIRON_KEY = "myproject.request_id"
@@ -59,6 +61,7 @@ def request_id_tween_factory(handler, registry):
         if rid is None:
             sent = environ.get("HTTP_X_REQUEST_ID")
             rid = (sent if sent is not None and _SANE.match(sent)
+                   and redact(sent) == sent  # not a token: it is logged
                    else f"{prefix}-{next(numbers)}")
             environ[ENVIRON_KEY] = rid
         _current.request_id = rid
@@ -75,4 +78,8 @@ def request_id_tween_factory(handler, registry):
 def includeme(config):
     from pyramid.tweens import INGRESS
     install_record_factory()
-    config.add_tween(TWEEN, under=INGRESS)
+    # Outermost of the app's tweens: every answer names its request (the
+    # CORS preflight, the poll's shortcut, a last-resort 500 too), and
+    # every line logged while one runs.
+    config.add_tween(TWEEN, under=INGRESS,
+                     over="myproject.views.errors.last_resort_tween_factory")

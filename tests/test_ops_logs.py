@@ -3,6 +3,9 @@ import json
 import urllib.error
 import urllib.request
 
+import pytest
+import webtest
+
 from myproject import main
 
 from .conftest import _close, app_settings, make_user
@@ -82,3 +85,39 @@ def test_the_request_id_goes_out_and_into_json_logs(tmp_path):
     assert {r["request_id"] for r in records} == {"req-42", "-"}
     assert all(line.startswith("{") for line in server.log(
         tail=None).splitlines() if not line.startswith("Starting server"))
+
+
+@pytest.mark.parametrize("metrics", ["true", "false"])
+def test_every_answer_names_its_request(tmp_path, metrics):
+    """The request-id tween is the outermost of the app's: the poll's
+    shortcut, a 401, a CORS preflight and a 404 carry the id as well."""
+    app = main({}, **app_settings(tmp_path, **{
+        "myproject.metrics.enabled": metrics,
+        "myproject.cors.origins": "https://app.example"}))
+    try:
+        token = make_user(app, "alice")
+        testapp = webtest.TestApp(app)
+        answers = [
+            testapp.get("/users/alice?generation=0",
+                        headers={"Authorization": f"Bearer {token}"}),
+            testapp.get("/users/alice", status=401),
+            testapp.get("/nosuch", status=404),
+            testapp.options("/users/alice", headers={
+                "Origin": "https://app.example",
+                "Access-Control-Request-Method": "GET"}),
+        ]
+        ids = [answer.headers.get("X-Request-Id") for answer in answers]
+        assert all(ids) and len(set(ids)) == len(ids), ids
+        sent = testapp.get("/users/alice", status=401,
+                           headers={"X-Request-Id": "mine-1"})
+        assert sent.headers["X-Request-Id"] == "mine-1"
+    finally:
+        _close(app)
+
+
+def test_a_token_sent_as_the_request_id_is_not_kept(testapp, alice):
+    """The id goes into every log line: a token there would be logged."""
+    answer = testapp.get("/users/alice", status=401,
+                         headers={"X-Request-Id": alice})
+    assert answer.headers["X-Request-Id"] != alice
+    assert alice.split(".")[1] not in answer.headers["X-Request-Id"]
