@@ -19,6 +19,7 @@ import datetime
 import hashlib
 import hmac
 import secrets
+import unicodedata
 
 from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
@@ -73,7 +74,7 @@ def check_id(value, what="id"):
         raise ValueError(f"{what} must not be empty")
     if len(value) > MAX_ID_LENGTH:
         raise ValueError(f"{what} must be at most {MAX_ID_LENGTH} characters")
-    if "/" in value or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if "/" in value or any(unicodedata.category(c) == "Cc" for c in value):
         raise ValueError(f"{what} must not contain '/' or control characters")
     if value in (".", "..") or value.startswith("@@"):
         raise ValueError(f"{what} must not be '.', '..' or start with '@@'")

@@ -43,6 +43,7 @@ def test_a_body_that_is_not_an_object_is_422(testapp, headers, body):
 
 @pytest.mark.parametrize("bad_id", [
     "", "x" * 129, "a/b", "tab\there", "nul\x00", "..", "@@view", 7, None,
+    "\x85next-line", "del\x7f", "c1\x9f",
     ["list"],
 ])
 def test_an_invalid_id_is_422(testapp, headers, bad_id, app):

@@ -143,7 +143,7 @@ def test_every_operation_answers_as_documented(testapp, app, alice, bob,
     call(SH, "post", "/users/alice/messages/m1/@@share", 200,
          {"users": ["bob"]}, headers=A)
     call(SH, "post", "/users/alice/messages/m1/@@share", 422,
-         {"users": ["nosuch"]}, headers=A)
+         {"users": ["a/b"]}, headers=A)
     call(SH, "post", "/users/bob/messages/m1/@@share", 403,
          {"users": ["alice"]}, headers=B)
     call(N, "delete", "/users/bob/messages/m1", 200, headers=B)

@@ -87,20 +87,53 @@ def test_one_edit_changes_every_holders_generation_in_one_commit(
     assert all(after[u] == before[u] + 1 for u in before)
 
 
-def test_sharing_checks_recipients_before_changing_anything(testapp, alice,
-                                                           bob):
-    testapp.post_json("/users/alice/messages", {"id": "m1"},
-                      headers=auth(alice))
-    share(testapp, alice, "/users/alice/messages/m1", ["bob", "nobody"],
-          status=422)
-    assert mirror(testapp, "bob", bob)["contents"]["messages"] == {}
+def test_sharing_tells_nothing_of_the_recipients_trees(testapp, alice, bob,
+                                                      app):
+    """Whether bob exists, has the set, or holds another document of that
+    id: the same answer, and only a recipient who can take it gets it."""
+    carol = make_user(app, "carol")
+    for user, token in (("alice", alice), ("bob", bob), ("carol", carol)):
+        testapp.post_json(f"/users/{user}/tasks", {"set": "inner"},
+                          headers=auth(token))
     testapp.post_json("/users/bob/messages", {"id": "m1", "bob's": True},
                       headers=auth(bob))
-    share(testapp, alice, "/users/alice/messages/m1", ["bob"], status=409)
-    share(testapp, alice, "/users/alice/messages/m1", [], status=422)
-    testapp.post_json("/users/alice/tasks", {"id": "t1"}, headers=auth(alice))
-    testapp.delete("/users/bob/tasks", headers=auth(bob))
-    share(testapp, alice, "/users/alice/tasks/t1", ["bob"], status=422)
+    testapp.delete("/users/bob/tasks/inner", headers=auth(bob))
+    cases = {  # path shared: who can take it, who cannot and why
+        "/users/alice/messages/m1": ("carol", "bob"),  # bob holds his m1
+        "/users/alice/tasks/inner/t1": ("carol", "bob"),  # bob: no set
+        "/users/alice/messages/m2": ("carol", "nosuch"),  # no such user
+    }
+    for path, (receives, cannot) in cases.items():
+        testapp.post_json(path.rsplit("/", 1)[0],
+                          {"id": path.rsplit("/", 1)[1]}, headers=auth(alice))
+        refused = share(testapp, alice, path, [cannot])
+        taken = share(testapp, alice, path, [receives])
+        assert (refused.status_int, refused.headers["Content-Type"]) == (
+            taken.status_int, taken.headers["Content-Type"])
+        assert refused.json == dict(taken.json, shared_with=[cannot])
+    assert mirror(testapp, "bob", bob)["contents"]["messages"] == {
+        "m1": {"id": "m1", "bob's": True}}
+    carols = mirror(testapp, "carol", carol)["contents"]
+    assert set(carols["messages"]) == {"m1", "m2"}
+    assert set(carols["tasks"]["inner"]) == {"t1"}
+
+
+def test_sharing_with_oneself_changes_nothing(testapp, alice):
+    testapp.post_json("/users/alice/messages", {"id": "m1"},
+                      headers=auth(alice))
+    before = mirror(testapp, "alice", alice)
+    assert share(testapp, alice, "/users/alice/messages/m1",
+                 ["alice"]).json["shared_with"] == []
+    assert mirror(testapp, "alice", alice) == before
+
+
+def test_sharing_checks_the_request_before_changing_anything(testapp, alice,
+                                                            bob):
+    testapp.post_json("/users/alice/messages", {"id": "m1"},
+                      headers=auth(alice))
+    for users in ([], "bob", [7], ["bob", "a/b"], ["bob", ""]):
+        share(testapp, alice, "/users/alice/messages/m1", users, status=422)
+    assert mirror(testapp, "bob", bob)["contents"]["messages"] == {}
 
 
 def test_deleting_a_set_retracts_the_documents_its_owner_shared(

@@ -176,38 +176,31 @@ def document_delete(context, request):
 @view_config(context=DocumentNode, name="share", request_method="POST",
              renderer="json", permission="edit")
 def document_share(context, request):
-    """Place the document in the same-named set of other users' trees."""
+    """Place the document in the same-named set of other users' trees.
+
+    The answer is the same whatever those trees hold: a user who does not
+    exist, has no such set, or holds another document of that id does not
+    receive it, and is not told apart (that would tell the sharer what is
+    in another user's tree, or who the users are).  ``shared_with`` lists
+    the users named."""
     body = json_body(request)
     user_ids = body.get("users")
     if (not isinstance(user_ids, list) or not user_ids
             or not all(isinstance(u, str) for u in user_ids)):
         raise HTTPUnprocessableEntity(
             'share with {"users": ["id", ...]} (a non-empty list of ids)')
+    for user_id in user_ids:
+        valid_id(user_id, "user id")
     path = _path_in_tree(context.__parent__)
     users = request.root.users
-    targets = []
-    for user_id in user_ids:
+    named = sorted(set(user_ids) - {context.document.owner})
+    for user_id in named:
         user = users.get(user_id)
-        if user is None:
-            raise HTTPUnprocessableEntity(f"no user {user_id!r}")
-        target = _set_at(user.tree, path)
-        if target is None:
-            raise HTTPUnprocessableEntity(
-                f"user {user_id!r} has no set {'/'.join(path)!r}")
-        held = target.get(context.document.id)
-        if held is not None and getattr(
-                held, "document", None) is not context.document:
-            raise HTTPConflict(
-                f"user {user_id!r} holds another {context.document.id!r}")
-        targets.append(target)
-    for target in targets:
-        if target.get(context.document.id) is None:
+        target = _set_at(user.tree, path) if user is not None else None
+        if target is not None and target.get(context.document.id) is None:
             context.document.place(target, context.data)
     return answer(request, context.user, {
-        "document": context.data,
-        "shared_with": sorted({s.root.id for s in context.document.holders
-                               if s.root.id != context.document.owner}),
-    })
+        "document": context.data, "shared_with": named})
 
 
 def _path_in_tree(node):
