@@ -6,7 +6,9 @@ from the sets of the tree: member changes (``_contents``), removals
 (``_removals``), and a set's own entry where no change inside it carries
 its generation (an empty set that joined).  A page takes the first of
 them, at most ``limit`` members counting every document, removed id and
-set entry, and stops just before the next one, at generation ``g2``: it is
+set entry (but the first change is always taken, with the entries of the
+sets above it the client lacks, however many: a page must make progress),
+and stops just before the next one, at generation ``g2``: it is
 exactly the changes in (g, g2], and ``g2`` is the cursor the client stores.
 The client may stop after any page and resume from ``g2`` later, however
 the tree changed meanwhile: whatever changed after ``g2`` is still to
