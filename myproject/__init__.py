@@ -1,5 +1,6 @@
 """Generational-set data sync server."""
 import os
+import urllib.parse
 
 from pyramid.config import Configurator
 from pyramid.exceptions import ConfigurationError
@@ -33,6 +34,11 @@ def main(global_config, **settings):
         except LockError:
             raise DatabaseLocked(LOCKED.format(
                 path=_file_storage_path(parsed.zodbconn_uri) or "")) from None
+        except Exception as exc:  # zodburi's, the OS's, the database's
+            raise StartupError(
+                f"cannot open the database {_shown(parsed.zodbconn_uri)}: "
+                f"{_reason(exc)}{_HINTS.get(type(exc).__name__, '')}"
+            ) from None
         config.include(".resources")
         config.include(".security")
         config.include(".retry")
@@ -77,4 +83,33 @@ def _ensure_file_storage_folder(uri):
     if path:
         folder = os.path.dirname(path)
         if folder:
-            os.makedirs(folder, exist_ok=True)
+            try:
+                os.makedirs(folder, exist_ok=True)
+            except OSError as exc:
+                raise StartupError(
+                    f"cannot make the database's folder {folder}: "
+                    f"{_reason(exc)}") from None
+
+
+_HINTS = {
+    "NoResolverForScheme": " (zodbconn.uri takes file://, zeo://, "
+                           "postgres:// or memory://: docs/settings.txt)",
+}
+
+
+def _shown(uri):
+    """The URI as a message may show it: without its password."""
+    parts = urllib.parse.urlsplit(uri)
+    if parts.password is None:
+        return uri
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _reason(exc):
+    """An exception as one line: its class and the first line it says."""
+    text = (getattr(exc, "strerror", None) if isinstance(exc, OSError)
+            else None) or str(exc).strip().splitlines()[0:1]
+    if isinstance(text, list):
+        text = text[0] if text else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -107,6 +107,13 @@ def evolve(site):
     return ran
 
 
+def too_new(layout):
+    """What to say of a database stored in a layout newer than LATEST."""
+    return (f"the database is stored in layout {layout}, newer than this "
+            f"version reads (layout {LATEST}): run the version that wrote "
+            f"it, or a later one")
+
+
 def check(db, config_uri="<ini file>"):
     """Raise ConfigurationError if the database in db needs evolving."""
     tm = transaction.TransactionManager()
@@ -114,10 +121,7 @@ def check(db, config_uri="<ini file>"):
     try:
         site = conn.root().get(APP_ROOT_NAME)
         if site is not None and layout_of(site) > LATEST:
-            raise ConfigurationError(
-                f"the database is stored in layout {layout_of(site)}, "
-                f"newer than this version reads (layout {LATEST}): run the "
-                f"version that wrote it, or a later one")
+            raise ConfigurationError(too_new(layout_of(site)))
         if site is None or not pending(site):
             return
         raise ConfigurationError(

@@ -25,6 +25,7 @@ Ctrl-C and not at all on SIGTERM.  The signal handler only sets a flag;
 import logging
 import os
 import signal
+import sys
 import time
 
 from waitress import create_server, wasyncore
@@ -32,6 +33,7 @@ from waitress.channel import HTTPChannel
 from waitress.server import BaseWSGIServer
 
 from .resources import zodb_databases
+from .startup import StartupError
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +65,17 @@ class _Wakeup(wasyncore.file_dispatcher):
 
 def serve(app, **settings):
     """Serve app until SIGTERM or SIGINT; then shut down (module doc)."""
-    server = create_server(app, **settings)
+    try:
+        server = create_server(app, **settings)
+    except OSError as exc:  # the address is taken, or not this host's
+        close_app(app, push_timeout=0)
+        where = settings.get("listen") or (
+            f"{settings.get('host', '0.0.0.0')}:{settings.get('port', 8080)}")
+        error = StartupError(f"cannot listen on {where}: "
+                             f"{exc.strerror or exc}")
+        print(error.code, file=sys.stderr)
+        logging.shutdown()
+        os._exit(1)  # pserve turns SystemExit into "Exiting ..." and status 0
     server.print_listen("Serving on http://{}:{}")
     socket_map = getattr(server, "map", None) or server._map
     adj = server.adj

@@ -159,4 +159,6 @@ def test_a_database_newer_than_this_version_is_refused(tmp_path):
     assert str(caught.value).startswith(message + ": run the version")
     refused = admin(tmp_path, "evolve")
     assert refused.returncode == 1
-    assert refused.stderr.strip() == f"myproject-admin: {message}"
+    assert refused.stderr == (
+        f"myproject-admin: cannot start: {message}: run the version that "
+        "wrote it, or a later one\n")

@@ -105,8 +105,8 @@ def test_a_locked_file_storage_is_one_line(running, command):
 def test_myproject_admin_says_so_too(running):
     ini, data = running
     assert run("myproject-admin", ini) == (1, "", (
-        "myproject-admin: the database is locked by a running server: stop "
-        "it first, or use the users API (POST /users)\n"))
+        f"myproject-admin: cannot start: the database {data} is locked by a "
+        "running server: stop it first, or use the users API (POST /users)\n"))
 
 
 def test_a_missing_ini_file_is_one_line_for_myproject_admin():
@@ -127,3 +127,52 @@ def test_myproject_admin_is_quiet_unless_verbose(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout) == (0, "alice  generation 3\n")
     assert "push dispatcher started" in done.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize("uri, says", [
+    ("fle:///{tmp}/Data.fs", "cannot open the database fle:///{tmp}/Data.fs: "
+     "NoResolverForScheme: 'No resolver found for uri: fle:///{tmp}/Data.fs' "
+     "(zodbconn.uri takes file://, zeo://, postgres:// or memory://: "
+     "docs/settings.txt)"),
+    ("file://{tmp}/Data.fs?connection_cache_siz=10",
+     "cannot open the database file://{tmp}/Data.fs?connection_cache_siz=10: "
+     "UnknownDatabaseKeywords: 'Unrecognized database keyword(s): "
+     "connection_cache_siz'"),
+    ("file://{tmp}/afile/Data.fs",
+     "cannot make the database's folder {tmp}/afile: FileExistsError: File "
+     "exists"),
+    ("postgres://me:s3cret@127.0.0.1:{port}/db?keep_history=false",
+     "cannot open the database postgres://me:***@127.0.0.1:{port}/db?"
+     "keep_history=false: OperationalError: connection to server at "
+     "\"127.0.0.1\", port {port} failed: Connection refused"),
+])
+def test_a_database_that_cannot_be_opened_is_one_line(tmp_path, command, uri,
+                                                      says):
+    from .servers import free_port
+    (tmp_path / "afile").write_text("not a folder")
+    values = {"tmp": tmp_path, "port": free_port()}
+    ini, _ = write_ini(str(tmp_path), uri.format(**values))
+    status, out, err = run(command, ini)
+    assert (status, out) == (1, "")
+    # (RelStorage logs its own warning first.)
+    assert err.splitlines()[-1] == prefix(command) + says.format(**values)
+    assert "s3cret" not in err and "Traceback" not in err
+
+
+def test_a_port_in_use_is_one_line(tmp_path):
+    import socket
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    ini, _ = write_ini(str(tmp_path), f"file://{tmp_path}/Data.fs", port=port)
+    try:
+        status, out, err = run("pserve", ini)
+    finally:
+        taken.close()
+    assert status == 1
+    assert err.splitlines()[-1] == (
+        f"myproject: cannot start: cannot listen on 127.0.0.1:{port}: "
+        "Address already in use")
+    assert "Traceback" not in out + err

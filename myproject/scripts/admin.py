@@ -102,11 +102,10 @@ def run(args, site, settings, out):
 
 
 def _evolve(site, out):
-    from ..evolve import LATEST, evolve, layout_of
+    from ..evolve import LATEST, evolve, layout_of, too_new
     before = layout_of(site)
     if before > LATEST:
-        return _fail(f"the database is stored in layout {before}, newer "
-                     f"than this version reads (layout {LATEST})")
+        return _fail(f"cannot start: {too_new(before)}")
     ran = evolve(site)
     if not ran:
         print(f"the database is at layout {before}: nothing to do", file=out)
@@ -149,9 +148,9 @@ def _main(args, out):
         env = bootstrap(args.config_uri, request=request,
                         options={"myproject.evolving": "1"}
                         if evolving else None)
-    except DatabaseLocked:
-        return _fail("the database is locked by a running server: stop it "
-                     "first, or use the users API (POST /users)")
+    except DatabaseLocked as exc:
+        return _fail(f"cannot start: {exc}, or use the users API "
+                     "(POST /users)")
     except StartupError as exc:
         return _fail(f"cannot start: {exc}")
     registry = env["registry"]
