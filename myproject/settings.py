@@ -15,6 +15,7 @@ as underscores: ``myproject.push.apns.key_id`` -> ``push_apns_key_id``.
 ``docs/settings.txt`` holds ``table()``'s output (a test keeps the two the
 same).
 """
+import difflib
 import math
 import os
 import re
@@ -151,6 +152,23 @@ class Origins:
         return tuple(origin.lower() for origin in origins)
 
 
+class ReadableFile(Text):
+    """A path to a file this process can read (a key, a service account)."""
+
+    name = "file"
+
+    def parse(self, raw):
+        path = super().parse(raw)
+        if path:
+            try:
+                with open(path, "rb") as f:
+                    f.read(1)
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot read {path} ({type(exc).__name__})") from None
+        return path
+
+
 class PasswordHash(Text):
     name = "password hash"
 
@@ -211,7 +229,7 @@ SETTINGS = (
       "longest wait for a tree lock; then retried like a conflict"),
     S("myproject.jwt.secret", Secret(), "",
       "HS256 secret of the auth service's JWTs"),
-    S("myproject.jwt.public_key_file", Text(), "",
+    S("myproject.jwt.public_key_file", ReadableFile(), "",
       "RS256 public key (PEM file) instead of the secret"),
     S("myproject.jwt.audience", Text(), "", "required aud of a JWT"),
     S("myproject.jwt.issuer", Text(), "", "required iss of a JWT"),
@@ -249,7 +267,7 @@ SETTINGS = (
       "longest retry wait; a longer Retry-After gives up"),
     S("myproject.push.send_timeout", Seconds(0, above=True), "10",
       "longest FCM (or log) send; then a transient failure"),
-    S("myproject.push.apns.key_file", Text(), "",
+    S("myproject.push.apns.key_file", ReadableFile(), "",
       "APNs token signing key (AuthKey_XXXXXXXXXX.p8); needed for apns"),
     S("myproject.push.apns.key_id", Text(), "",
       "the key's id; needed for apns"),
@@ -270,7 +288,7 @@ SETTINGS = (
       "instead of Apple's sandbox host (default: apns.server)"),
     S("myproject.push.apns.ca_file", Text(), "",
       "CA certificates (PEM) to trust instead of the system's"),
-    S("myproject.push.fcm.service_account_file", Text(), "",
+    S("myproject.push.fcm.service_account_file", ReadableFile(), "",
       "Firebase service-account JSON key; needed for fcm"),
     S("myproject.push.fcm.project_id", Text(), "",
       "Firebase project id (default: the file's)"),
@@ -361,7 +379,7 @@ def parse(settings, environ=None):
         settings, os.environ if environ is None else environ, problems)
     # A key whose variable is missing has said so: nothing more about it.
     unset = {problem.split(":", 1)[0] for problem in problems}
-    values = {}
+    values, said = {}, set(unset)
     for setting in SETTINGS:
         try:
             values[setting.key] = setting.parse(expanded.get(setting.key))
@@ -369,11 +387,27 @@ def parse(settings, environ=None):
             if setting.key not in unset:
                 problems.append(f"{setting.key}: {e}")
             values[setting.key] = None
+            said.add(setting.key)
     problems += [problem for problem in _cross_checks(values)
-                 if problem.split(" ", 1)[0] not in unset]
+                 if problem.split(" ", 1)[0] not in said]
+    problems += _unknown_keys(expanded)
     if problems:
         raise ConfigurationError(_message(problems))
     return expanded, Settings(values)
+
+
+def _unknown_keys(settings):
+    """A ``myproject.`` key this version does not know is a typo (or a
+    setting of another version): silently ignored, its default would
+    run instead of what the file says."""
+    problems = []
+    for key in sorted(settings):
+        if key.startswith("myproject.") and key not in _BY_KEY:
+            close = difflib.get_close_matches(key, _BY_KEY, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            problems.append(f"{key}: not a setting of this version{hint}; "
+                            "docs/settings.txt lists them")
+    return problems
 
 
 def _cross_checks(values):

@@ -77,11 +77,23 @@ def test_invalid_values_are_listed_with_the_missing_ones(command, tmp_path):
     env["MYPROJECT_SESSION_SECRET"] = "too short"
     status, out, err = run(command, PRODUCTION, env)
     assert (status, out, err) == (1, "", prefix(command) + (
-        "2 problems in the settings:\n"
+        "4 problems in the settings:\n"
         "  zodbconn.uri: environment variable MYPROJECT_ZODB_URI is not set "
         "(the .ini file asks for it)\n"
         "  myproject.admin.session_secret: at least 32 characters are "
-        "needed, not 9\n"))
+        "needed, not 9\n"
+        "  myproject.push.apns.key_file: cannot read x (FileNotFoundError)\n"
+        "  myproject.push.fcm.service_account_file: cannot read x "
+        "(FileNotFoundError)\n"))
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_a_misspelt_setting_is_named_with_what_was_meant(command, tmp_path):
+    ini, _ = write_ini(str(tmp_path), f"file://{tmp_path}/Data.fs",
+                       settings={"myproject.sync.pagesize": "10"})
+    assert run(command, ini) == (1, "", prefix(command) + (
+        "myproject.sync.pagesize: not a setting of this version (did you "
+        "mean myproject.sync.page_size?); docs/settings.txt lists them\n"))
 
 
 @pytest.fixture
