@@ -145,6 +145,10 @@ class Metrics:
         """Report the push dispatcher's counters when scraped."""
         self.registry.register(_PushCollector(dispatcher))
 
+    def watch_publisher(self, publisher):
+        """Report the live publisher's counters (Pushpin) when scraped."""
+        self.registry.register(_PublisherCollector(publisher))
+
     def observe(self, request, status, seconds):
         """Count one answered request."""
         # The raw path: an undecodable one is counted, then refused (400).
@@ -204,6 +208,25 @@ class _PushCollector:
             "Device notifications waiting or in flight")
         depth.add_metric((), self.dispatcher.stats()["queue_depth"])
         yield depth
+
+
+class _PublisherCollector:
+    """The live publisher's counters (``myproject.live.grip``), read at
+    each scrape: channels published to Pushpin, failed, dropped."""
+
+    def __init__(self, publisher):
+        self.publisher = publisher
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        total = CounterMetricFamily(
+            "myproject_live_publish", "Live-update channels sent to Pushpin "
+            "by outcome", labels=("outcome",))
+        for outcome in ("published", "failed", "dropped"):
+            total.add_metric((outcome,), getattr(self.publisher, outcome))
+        yield total
 
 
 def app_metrics(registry):
@@ -279,6 +302,9 @@ def includeme(config):
     dispatcher = getattr(registry, "push_dispatcher", None)
     if dispatcher is not None:
         metrics.watch_dispatcher(dispatcher)
+    live = getattr(registry, "live_service", None)
+    if live is not None and live.publisher is not None:
+        metrics.watch_publisher(live.publisher)
     changes.install()
     counter = registry.myproject_commit_counter = _CommitCounter(
         zodb_database(registry), metrics.commits)

@@ -319,3 +319,37 @@ def test_an_in_process_hold_times_out_with_the_up_to_date_answer(tmp_path):
         assert 0.9 < time.monotonic() - started < 5
     finally:
         server.stop()
+
+
+def test_a_publish_pushpin_does_not_take_is_counted_and_one_line(tmp_path):
+    """Pushpin down: the write is saved and answered; the failed publish is
+    a warning line (no traceback) and a count in /metrics."""
+    from .servers import free_port
+    ini, port = write_ini(str(tmp_path), f"file://{tmp_path}/Data.fs",
+                          settings={
+                              "myproject.live.grip": "true",
+                              "myproject.live.publish_url":
+                                  f"http://127.0.0.1:{free_port()}"},
+                          log_level="INFO")
+    token = add_user(ini, "alice")
+    server = Server(ini, port).start()
+    try:
+        status, _, _ = call(f"{server.url}/users/alice/messages", token,
+                            "POST", {"id": "m1"})
+        assert status == 201
+
+        def failed():
+            with urllib.request.urlopen(f"{server.url}/metrics") as r:
+                text = r.read().decode()
+            return 'myproject_live_publish_total{outcome="failed"} 1.0' in text
+        deadline = time.monotonic() + 10
+        while not failed() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert failed()
+    finally:
+        server.stop()
+    log = server.log(tail=None)
+    lines = [line for line in log.splitlines() if "live publish" in line]
+    assert len(lines) == 1 and "WARNI" in lines[0], lines
+    assert "Connection refused" in lines[0]
+    assert "Traceback" not in log

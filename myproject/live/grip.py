@@ -119,6 +119,10 @@ class Publisher:
             if items:
                 self._post(items)
                 self.published += len(items)
+        except OSError as exc:  # Pushpin down or unreachable: expected
+            self.failed += len(batch)
+            log.warning("live publish of %d channel(s) to %s failed: %s",
+                        len(batch), self.url, getattr(exc, "reason", exc))
         except Exception:
             self.failed += len(batch)
             log.exception("live publish of %d channel(s) to %s failed",
