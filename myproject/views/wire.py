@@ -122,8 +122,9 @@ def json_body(request):
         value = json.loads(body.decode(request.charset or "utf-8"),
                            parse_constant=_refuse_constant,
                            parse_float=_finite_float)
-    except RecursionError:
-        raise HTTPBadRequest("the body is nested too deeply") from None
+    except RecursionError:  # valid JSON too deep to parse: too deep anyway
+        raise HTTPUnprocessableEntity(
+            f"the body is nested more than {MAX_DEPTH} levels deep") from None
     except (UnicodeDecodeError, LookupError, ValueError) as e:
         raise HTTPBadRequest(f"the body is not valid JSON: {e}") from None
     if not isinstance(value, dict):
