@@ -12,12 +12,11 @@ Each step is idempotent and runs in the command's one transaction, so an
 interrupted evolve leaves the database as it was.  Add a step by
 appending to ``STEPS``: its number is its position, counting from 1.
 """
-import transaction
 from pyramid.exceptions import ConfigurationError
 
 from .generationalset import GSet, upgrade
 from .documents import Copy, Document
-from .resources import APP_ROOT_NAME
+from .resources import APP_ROOT_NAME, reading
 
 
 def _member_sets_out_of_the_big_btrees(site):
@@ -116,9 +115,7 @@ def too_new(layout):
 
 def check(db, config_uri="<ini file>"):
     """Raise ConfigurationError if the database in db needs evolving."""
-    tm = transaction.TransactionManager()
-    conn = db.open(transaction_manager=tm)
-    try:
+    with reading(db) as conn:
         site = conn.root().get(APP_ROOT_NAME)
         if site is not None and layout_of(site) > LATEST:
             raise ConfigurationError(too_new(layout_of(site)))
@@ -128,6 +125,3 @@ def check(db, config_uri="<ini file>"):
             f"the database is stored in layout {layout_of(site)}; this "
             f"version reads layout {LATEST}: stop every server on it and "
             f"run  myproject-admin {config_uri} evolve")
-    finally:
-        tm.abort()
-        conn.close()

@@ -24,31 +24,23 @@ with a root factory of their own, so the database is not opened for
 import datetime
 import logging
 
-import transaction
 from pyramid.security import NO_PERMISSION_REQUIRED
 from ZODB.utils import z64
 
 from .push.sender import PLATFORMS, Outcome
-from .resources import zodb_databases
+from .resources import reading, zodb_databases
 
 log = logging.getLogger(__name__)
 
 
 def check_database(db):
     """Return the database's entry: a real read through its storage."""
-    tm = transaction.TransactionManager()
     try:
-        conn = db.open(transaction_manager=tm)
-        try:
-            tm.begin()
+        with reading(db) as conn:
             conn.root()
             # Past the connection's and the storage's caches where it can:
             # RelStorage's load goes to the database after the poll above.
-            storage = conn._storage
-            storage.load(z64)
-        finally:
-            tm.abort()
-            conn.close()
+            conn._storage.load(z64)
     except Exception as exc:
         log.warning("heartbeat: the database failed: %s: %s",
                     exc.__class__.__name__, str(exc).strip()[:200])

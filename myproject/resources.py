@@ -15,6 +15,7 @@ A set as the views see it is an ``ISetContext``: the ``User`` for the root
 set of its tree (``/users/alice``), a ``SetNode`` for a subset; both have
 the set as ``gset`` and the tree's owner as ``user``.
 """
+import contextlib
 import datetime
 import hashlib
 import hmac
@@ -25,6 +26,7 @@ from BTrees.Length import Length
 from BTrees.OOBTree import OOBTree
 from persistent import Persistent
 from pyramid.authorization import ALL_PERMISSIONS, Allow, Deny, Everyone
+import transaction
 from pyramid_zodbconn import get_connection
 from transaction.interfaces import NoTransaction
 from zope.interface import Attribute, Interface, implementer
@@ -418,6 +420,27 @@ def _create_site(request, zodb_root):
 def serve_site(request, site):
     """Make root_factory return site for request (None: look it up again)."""
     request._myproject_site = site
+
+
+@contextlib.contextmanager
+def reading(db):
+    """Yield a connection of db in a transaction of its own, aborted at the
+    end: a read outside any request (the heartbeat, the live publisher, the
+    start-up check).  Its manager is explicit, as the requests' are: the
+    connection polls the storage once, when the transaction begins, and a
+    storage that fails then (its database down) leaves nothing behind.  An
+    implicit manager's connection polls when it is opened, and when that
+    fails ZODB leaves it half open: closing the database later fails."""
+    tm = transaction.TransactionManager(explicit=True)
+    conn = db.open(transaction_manager=tm)
+    try:
+        tm.begin()  # (a failed begin still leaves a transaction to abort)
+        yield conn
+    finally:
+        try:
+            tm.abort()
+        finally:
+            conn.close()
 
 
 def zodb_database(registry):

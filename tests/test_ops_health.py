@@ -77,3 +77,26 @@ def test_a_sender_whose_last_push_got_no_answer_is_not_ok():
         "outcome": "retry", "status": None, "reason": "timeout",
         "at": "1970-01-01T00:00:00+00:00"}}
     assert refused_token["ok"] is True  # the service answered
+
+
+def test_a_heartbeat_in_an_outage_leaves_the_database_closable(
+        tmp_path, monkeypatch):
+    """A storage whose poll fails (PostgreSQL down: RelStorage's poll is
+    the first thing to fail) gives a failed check, then a good one once it
+    is back, and the database still closes cleanly at the stop."""
+    import ZODB
+    import ZODB.FileStorage
+    from ZODB.Connection import Connection
+
+    from myproject.health import check_database
+    db = ZODB.DB(ZODB.FileStorage.FileStorage(str(tmp_path / "Data.fs")))
+    polls = Connection.newTransaction
+
+    def down(self, txn, sync=True):
+        raise OSError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(Connection, "newTransaction", down)
+    assert check_database(db) == {"ok": False, "error": "OSError"}
+    monkeypatch.setattr(Connection, "newTransaction", polls)
+    assert check_database(db) == {"ok": True}
+    db.close()  # raised KeyError (a connection left half open) before

@@ -35,10 +35,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-import transaction
-
 from .. import sync
-from ..resources import APP_ROOT_NAME
+from ..resources import APP_ROOT_NAME, reading
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +128,7 @@ class Publisher:
 
     def _items(self, wanted):
         """Return the publish items: each channel's answer, read now."""
-        tm = transaction.TransactionManager()
-        conn = self.db.open(transaction_manager=tm)
-        try:
-            tm.begin()
+        with reading(self.db) as conn:
             users = conn.root()[APP_ROOT_NAME].users
             items = []
             for user_id, before in wanted:
@@ -150,9 +145,6 @@ class Publisher:
                         "body": json.dumps(answer)}},
                 })
             return items
-        finally:
-            tm.abort()
-            conn.close()
 
     def _post(self, items):
         body = json.dumps({"items": items}).encode("utf-8")

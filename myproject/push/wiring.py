@@ -54,7 +54,7 @@ class DevicePruner:
         self.db = db
 
     def __call__(self, user_id, device):
-        tm = transaction.TransactionManager()
+        tm = transaction.TransactionManager(explicit=True)  # (resources.reading)
         conn = self.db.open(transaction_manager=tm)
         try:
             for attempt in tm.attempts(self.ATTEMPTS):
