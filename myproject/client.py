@@ -134,6 +134,7 @@ class SyncClient:
         self.page_size = page_size  # None: the server's page size
         self.state = EMPTY if state is None else state
         self.etag = None
+        self.tree_generation = None  # as of the last poll answer
 
     @property
     def generation(self):
@@ -161,6 +162,7 @@ class SyncClient:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as r:
                 status, raw, etag = r.status, r.read(), r.headers.get("ETag")
+                tree = r.headers.get("X-Tree-Generation")
         except urllib.error.HTTPError as e:
             if e.code == 304:
                 return 304, None
@@ -173,7 +175,12 @@ class SyncClient:
                            answer.get("detail")) from None
         if etag is not None:
             self.etag = etag
-        return status, json.loads(raw)
+        answer = json.loads(raw)
+        if isinstance(answer, dict) and "generation" in answer:
+            # A page that says more names the tree's generation; any other
+            # answer is the tree's.
+            self.tree_generation = int(tree) if tree else answer["generation"]
+        return status, answer
 
     def sync(self, progress=None):
         """Bring the mirror up to date, page by page; return the generation.
@@ -181,7 +188,8 @@ class SyncClient:
         After each page ``self.state`` is a valid mirror to resume from (an
         interrupted sync goes on from there); ``progress(generation, more)``
         is called after each page with the page's cursor and whether more
-        follows.
+        follows, and ``self.tree_generation`` is then the generation the
+        pages lead to (for a progress bar: generation / tree_generation).
         """
         headers = [("If-None-Match", self.etag)] if self.etag else []
         while True:

@@ -27,7 +27,7 @@ from .settings import app_settings
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE"
 ALLOWED_HEADERS = "Authorization, Content-Type, If-None-Match, X-Generation"
-EXPOSED_HEADERS = "ETag, Location"
+EXPOSED_HEADERS = "ETag, Location, X-Tree-Generation"
 
 
 def is_admin_path(path):

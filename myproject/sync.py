@@ -10,6 +10,8 @@ in ``If-None-Match`` gets 304 and no body.
 
 #: Headers of every poll answer besides the ETag.
 CACHE_CONTROL = "private, no-cache"
+#: Header of a page that says ``more``: the tree's generation.
+TREE_GENERATION = "X-Tree-Generation"
 
 
 def to_json(updates):
@@ -61,4 +63,6 @@ def poll(gset, generation, if_none_match, *, limit=None):
     answer = updates(gset, generation, limit=limit)
     if answer.get("more"):
         headers["ETag"] = f'"{answer["generation"]}"'
+        # Where the pages lead: a client can show how far it has come.
+        headers[TREE_GENERATION] = tag[1:-1]
     return headers, answer

@@ -64,7 +64,7 @@ def test_the_poll_shortcut_answer_carries_cors_and_exposes_the_etag(
         **auth(token), "Origin": APP})
     assert response.status_int == 200
     assert response.headers["Access-Control-Allow-Origin"] == APP
-    assert response.headers["Access-Control-Expose-Headers"] == "ETag, Location"
+    assert response.headers["Access-Control-Expose-Headers"] == "ETag, Location, X-Tree-Generation"
     assert response.headers["ETag"] == '"%d"' % response.json["generation"]
     assert "Access-Control-Allow-Credentials" not in response.headers
     # The 304 of an up-to-date client too.

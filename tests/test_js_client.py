@@ -78,8 +78,12 @@ def test_js_mirrors_equal_the_python_clients_through_a_real_server(live):
     assert out["conflict"]["status"] == 409
     assert out["conflict"]["error"] == "conflict"
     progress = out["progress"]
-    assert progress[-1] == {"generation": python.generation, "more": False}
+    assert progress[-1] == {"generation": python.generation, "more": False,
+                            "tree": python.generation}
     assert all(page["more"] for page in progress[:-1])
+    assert len(progress) > 1
+    assert all(page["generation"] < page["tree"] == python.generation
+               for page in progress[:-1])
     assert out["secondSync"] == [["GET", 304]]
 
 

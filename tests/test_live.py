@@ -53,6 +53,21 @@ def test_sync_clients_mirror_through_a_real_server(live):
         "id": "m1", "text": "edited"}
 
 
+def test_a_paged_sync_reports_where_its_pages_lead(live):
+    server, tokens = live
+    alice = SyncClient(server.url, "alice", tokens["alice"])
+    for n in range(5):
+        alice.create("messages", {"id": f"m{n}"})
+    reader = SyncClient(server.url, "alice", tokens["alice"], page_size=2)
+    pages = []
+    reader.sync(progress=lambda generation, more: pages.append(
+        (generation, more, reader.tree_generation)))
+    assert len(pages) >= 3 and reader.state == alice.state
+    assert pages[-1] == (alice.generation, False, alice.generation)
+    assert all(generation < tree == alice.generation and more
+               for generation, more, tree in pages[:-1])
+
+
 def test_eight_threads_writing_into_one_tree_lose_nothing(live):
     server, tokens = live
     generations, failures = [], []

@@ -247,7 +247,10 @@ export class SyncClient {
       }
       throw new APIError(response.status, answer.error, answer.detail);
     }
-    return { status: response.status, answer: JSON.parse(text), etag: response.headers.get("ETag") };
+    return {
+      status: response.status, answer: JSON.parse(text), etag: response.headers.get("ETag"),
+      tree: response.headers.get("X-Tree-Generation"),
+    };
   }
 
   /**
@@ -264,7 +267,7 @@ export class SyncClient {
       for (;;) {
         const headers = this.etag && !query.wait ? { "If-None-Match": this.etag } : {};
         const asked = this.generation;
-        const { status, answer, etag } = await this.request("GET", "", { query, headers });
+        const { status, answer, etag, tree } = await this.request("GET", "", { query, headers });
         if (status === 304) return this.generation;
         const more = answer.more === true;
         if (more && answer.generation === asked) {
@@ -273,7 +276,8 @@ export class SyncClient {
         // A page's ETag is the tree's generation, not the page's: it names
         // the mirror's state only once the last page is applied.
         await this.save(applyUpdates(this.state, answer), more ? null : etag);
-        this.onProgress?.({ generation: this.generation, more });
+        // tree: where the pages lead (a page that says more names it).
+        this.onProgress?.({ generation: this.generation, more, tree: tree ? Number(tree) : answer.generation });
         if (!more) return this.generation;
         delete query.wait; // the next pages are there already
       }

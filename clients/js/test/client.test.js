@@ -73,7 +73,8 @@ test("sync follows pages until no more, storing and reporting each", async () =>
   const put = store.put.bind(store);
   store.put = async (record) => { stored.push(record); await put(record); };
   const progress = [];
-  const { fetch, requests } = fakeFetch(pages.map((page) => json(200, page, { ETag: '"6"' })));
+  const { fetch, requests } = fakeFetch(pages.map((page) => json(200, page, page.more
+    ? { ETag: `"${page.generation}"`, "X-Tree-Generation": "6" } : { ETag: '"6"' })));
   const alice = client(fetch, { store, pageSize: 2, onProgress: (p) => progress.push(p) });
   assert.equal(await alice.sync(), 6);
   assert.deepStrictEqual(requests.map((r) => r.query), [
@@ -82,7 +83,8 @@ test("sync follows pages until no more, storing and reporting each", async () =>
   // The tree's ETag does not name a partial mirror: never sent mid-way.
   assert.ok(requests.every((r) => r.headers["If-None-Match"] === undefined));
   assert.deepStrictEqual(progress, [
-    { generation: 2, more: true }, { generation: 5, more: true }, { generation: 6, more: false },
+    { generation: 2, more: true, tree: 6 }, { generation: 5, more: true, tree: 6 },
+    { generation: 6, more: false, tree: 6 },
   ]);
   assert.deepStrictEqual(stored.map((r) => [r.state.generation, r.etag]),
     [[2, null], [5, null], [6, '"6"']]);
