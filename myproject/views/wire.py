@@ -83,12 +83,13 @@ def client_wait(request):
 
 
 def check_query(request):
-    """Raise HTTPBadRequest for a bad ``generation``, ``limit`` or ``wait``,
-    wherever the request sends one (after its credentials are checked: the
-    callers are views and the poll's shortcut)."""
-    client_generation(request)
-    client_limit(request)
+    """Return (generation, limit) of the request; raise HTTPBadRequest for
+    a bad ``generation``, ``limit`` or ``wait``, wherever the request sends
+    one (after its credentials are checked: the callers are views and the
+    poll's shortcut)."""
+    generation, limit = client_generation(request), client_limit(request)
     client_wait(request)
+    return generation, limit
 
 
 def query_parameter(request, name, default=None):
@@ -184,11 +185,9 @@ def valid_id(value, what="id"):
 def answer(request, user, body, status=None):
     """Return body with ``updates`` of user's tree since the client's
     generation, when the request carried one."""
-    check_query(request)
-    generation = client_generation(request)
+    generation, limit = check_query(request)
     if generation is not None:
-        body["updates"] = sync.updates(user.tree, generation,
-                                       limit=client_limit(request))
+        body["updates"] = sync.updates(user.tree, generation, limit=limit)
     if status is not None:
         request.response.status = status
     return body
@@ -198,9 +197,8 @@ def poll_of(request, gset):
     """Return (headers, JSON updates or None for 304) of the request's poll
     of gset: its generation, limit and If-None-Match, counted in metrics.
     The set view and the poll's shortcut both answer with it."""
-    check_query(request)
-    headers, updates = sync.poll(gset, client_generation(request) or 0,
-                                 request.if_none_match,
-                                 limit=client_limit(request))
+    generation, limit = check_query(request)
+    headers, updates = sync.poll(gset, generation or 0,
+                                 request.if_none_match, limit=limit)
     note_poll(request, updates)
     return headers, updates
