@@ -1,5 +1,6 @@
 """Generational-set data sync server."""
 import os
+import re
 import urllib.parse
 
 from pyramid.config import Configurator
@@ -35,10 +36,11 @@ def main(global_config, **settings):
             raise DatabaseLocked(LOCKED.format(
                 path=_file_storage_path(parsed.zodbconn_uri) or "")) from None
         except Exception as exc:  # zodburi's, the OS's, the database's
+            uri = parsed.zodbconn_uri
+            reason = _reason(exc).replace(uri, _shown(uri))  # zodburi's has it
             raise StartupError(
-                f"cannot open the database {_shown(parsed.zodbconn_uri)}: "
-                f"{_reason(exc)}{_HINTS.get(type(exc).__name__, '')}"
-            ) from None
+                f"cannot open the database {_shown(uri)}: "
+                f"{reason}{_HINTS.get(type(exc).__name__, '')}") from None
         config.include(".resources")
         config.include(".security")
         config.include(".retry")
@@ -98,12 +100,19 @@ _HINTS = {
 
 
 def _shown(uri):
-    """The URI as a message may show it: without its password."""
-    parts = urllib.parse.urlsplit(uri)
-    if parts.password is None:
+    """The URI as a message may show it: no password (``user:pw@``, or
+    zeo://'s ``password=``), and nothing at all if it does not parse."""
+    try:
+        parts = urllib.parse.urlsplit(uri)
+        netloc = parts.netloc
+        if parts.password is not None:
+            netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    except ValueError:
+        return "(zodbconn.uri: it does not parse as a URI)"
+    query = re.sub(r"(?i)((?:^|&)password=)[^&]*", r"\1***", parts.query)
+    if (netloc, query) == (parts.netloc, parts.query):
         return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _reason(exc):

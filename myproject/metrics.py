@@ -314,7 +314,8 @@ def includeme(config):
         metrics.retries.labels(event.exception.__class__.__name__).inc()
 
     config.add_subscriber(count_retry, IBeforeRetry)
-    config.add_tween(TWEEN, under="myproject.logs.request_id_tween_factory",
+    # Under CORS: a preflight CORS answers itself is not an API request.
+    config.add_tween(TWEEN, under="myproject.cors.cors_tween_factory",
                      over="myproject.views.errors.outer_excview_tween_factory")
     config.add_route("metrics", "/metrics", factory=_no_root)
     config.add_view(metrics_view, route_name="metrics",

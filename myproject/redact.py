@@ -18,8 +18,9 @@ SHORT_HASH_LENGTH = 12
 REDACTED = "<redacted>"
 
 _PATTERNS = [
-    # A device token: the rest of its path segment (after any slashes).
-    (re.compile(r"(@@devices/+)[^/?#\s'\"]+"), r"\1" + REDACTED),
+    # A device token: the rest of the path (``./token``, ``x/../token``
+    # and ``//token`` reach it too).
+    (re.compile(r"(@@devices/)[^?#\s'\"]+"), r"\1" + REDACTED),
     # A JWT: three base64url parts, the first a JSON header ("eyJ").
     (re.compile(r"eyJ[\w-]*\.[\w-]+\.[\w-]*"), REDACTED),
     # This server's bearer tokens: 16 hex digits, a dot, the secret.

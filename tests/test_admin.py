@@ -163,8 +163,9 @@ def test_the_login_never_redirects_off_the_admin_pages(testapp, came_from):
     r = log_in(testapp, came_from=came_from)
     assert r.location == "http://localhost/@@admin"
     # and, once logged in, the login page itself redirects the same way
-    assert testapp.get("/@@admin-login?came_from=" + came_from).status_int in (
-        200, 303)
+    again = testapp.get("/@@admin-login?came_from=" + came_from)
+    assert again.status_int == 200 or (
+        again.location == "http://localhost/@@admin")
 
 
 @pytest.mark.parametrize("username, password", [

@@ -62,6 +62,8 @@ def test_device_input_is_checked(testapp, alice):
              token="fcm-token", environment="sandbox")  # APNs only
     register(testapp, "alice", alice, status=201, platform="fcm",
              token="cX_y-Z:APA91b" + "q" * 100)
+    register(testapp, "alice", alice, status=201, platform="fcm",  # as read
+             token="fcm-token", environment="production")
     register(testapp, "alice", alice, status=422, token=42)
     register(testapp, "alice", alice, status=422, environment="staging")
 

@@ -422,10 +422,20 @@ def test_a_bad_query_parameter_is_400_on_every_url(
     assert generation_of(app) == before
 
 
-def test_a_limit_of_many_digits_is_said_to_be_too_big(testapp, headers):
-    r = testapp.get("/users/alice?generation=0&limit=1" + "0" * 30,
+@pytest.mark.parametrize("digits", [31, 5000])
+def test_a_limit_of_many_digits_is_said_to_be_too_big(testapp, headers,
+                                                      digits):
+    r = testapp.get("/users/alice?generation=0&limit=1" + "0" * digits,
                     headers=headers, status=400)
     assert error(r, 400)["detail"].startswith("limit must be at most 10000")
+
+
+def test_leading_zeros_are_digits_too(testapp, headers):
+    answer = testapp.get("/users/alice?generation=000&limit=000005&wait=",
+                         headers=headers, status=400)  # (wait= is empty)
+    assert "wait" in error(answer, 400)["detail"]
+    assert testapp.get("/users/alice/messages?generation=000&limit=000005",
+                       headers=headers).json == {"generation": 3}
 
 
 @pytest.mark.parametrize("query", ["wait=abc", "wait", "limit=x",

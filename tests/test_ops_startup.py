@@ -143,6 +143,10 @@ def test_myproject_admin_is_quiet_unless_verbose(tmp_path):
 
 @pytest.mark.parametrize("command", COMMANDS)
 @pytest.mark.parametrize("uri, says", [
+    ("postgre://me:s3cret@127.0.0.1/db", "cannot open the database "
+     "postgre://me:***@127.0.0.1/db: NoResolverForScheme: 'No resolver found "
+     "for uri: postgre://me:***@127.0.0.1/db' (zodbconn.uri takes file://, "
+     "zeo://, postgres:// or memory://: docs/settings.txt)"),
     ("fle:///{tmp}/Data.fs", "cannot open the database fle:///{tmp}/Data.fs: "
      "NoResolverForScheme: 'No resolver found for uri: fle:///{tmp}/Data.fs' "
      "(zodbconn.uri takes file://, zeo://, postgres:// or memory://: "
@@ -151,6 +155,12 @@ def test_myproject_admin_is_quiet_unless_verbose(tmp_path):
      "cannot open the database file://{tmp}/Data.fs?connection_cache_siz=10: "
      "UnknownDatabaseKeywords: 'Unrecognized database keyword(s): "
      "connection_cache_siz'"),
+    ("zeo://127.0.0.1:{port}?username=u&password=s3cret&cache_siz=1",
+     "cannot open the database zeo://127.0.0.1:{port}?username=u&password=***"
+     "&cache_siz=1: UnknownDatabaseKeywords: 'Unrecognized database "
+     "keyword(s): cache_siz'"),
+    ("postgres://me:s3cret@[::1/db", "cannot open the database (zodbconn.uri: "
+     "it does not parse as a URI): ValueError: Invalid IPv6 URL"),
     ("file://{tmp}/afile/Data.fs",
      "cannot make the database's folder {tmp}/afile: FileExistsError: File "
      "exists"),

@@ -35,7 +35,10 @@ def test_tokens_jwts_and_bearer_values_are_redacted():
 def test_a_device_path_with_doubled_slashes_loses_the_token():
     line = f"DELETE /users/alice/@@devices//{PUSH} HTTP/1.1"
     assert redact(line) == (
-        "DELETE /users/alice/@@devices//<redacted> HTTP/1.1")
+        "DELETE /users/alice/@@devices/<redacted> HTTP/1.1")
+    for path in (f"./{PUSH}", f"x/../{PUSH}", f"%2E/{PUSH}"):
+        assert redact(f"retrying DELETE /users/a/@@devices/{path}") == (
+            "retrying DELETE /users/a/@@devices/<redacted>")
 
 
 def test_a_decoded_path_loses_all_after_devices():

@@ -66,8 +66,9 @@ def devices_post(context, request):
         raise HTTPUnprocessableEntity(
             f"token must be 1 to {MAX_TOKEN_LENGTH} letters, digits, '_', "
             "'-' or ':' (as APNs and FCM tokens are)")
-    if "environment" in body and platform != "apns":
-        raise HTTPUnprocessableEntity("environment is for apns tokens only")
+    if platform != "apns" and environment != ENVIRONMENTS[0]:
+        raise HTTPUnprocessableEntity("environment is for apns tokens only "
+                                      "(an fcm token's is production)")
     if environment not in ENVIRONMENTS:
         raise HTTPUnprocessableEntity(
             f"environment must be {' or '.join(map(repr, ENVIRONMENTS))}")

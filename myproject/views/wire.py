@@ -42,7 +42,7 @@ def client_generation(request):
         if value is None:
             return None
     if (not _DIGITS.fullmatch(value)
-            or len(value) > MAX_GENERATION_DIGITS):
+            or len(value.lstrip("0")) > MAX_GENERATION_DIGITS):
         raise HTTPBadRequest(
             "generation must be a non-negative integer of at most "
             f"{MAX_GENERATION_DIGITS} digits, got {value[:40]!r}")
@@ -58,10 +58,11 @@ def client_limit(request):
     if value is None:
         return settings.sync_page_size
     largest = settings.sync_max_page_size
-    if not _DIGITS.fullmatch(value) or int(value) < 1:
+    digits = value.lstrip("0")  # (int() refuses over 4300 digits)
+    if not _DIGITS.fullmatch(value) or not digits:
         raise HTTPBadRequest(
             "limit must be a positive integer, got %r" % value[:40])
-    if len(value) > len(str(largest)) or int(value) > largest:
+    if len(digits) > len(str(largest)) or int(digits) > largest:
         raise HTTPBadRequest(
             f"limit must be at most {largest} (the server's largest page), "
             f"got {value[:40]}")
@@ -74,7 +75,7 @@ def client_wait(request):
     value = query_parameter(request, "wait")
     if value is None:
         return None
-    if (not _DIGITS.fullmatch(value) or len(value) > 2
+    if (not _DIGITS.fullmatch(value) or len(value.lstrip("0")) > 2
             or not 1 <= int(value) <= MAX_WAIT):
         raise HTTPBadRequest(
             f"wait must be a whole number of seconds from 1 to {MAX_WAIT}, "
