@@ -65,7 +65,7 @@ def _sets_pickled_without_attribute_names(site):
     """Sets stored without attribute names.
 
     Every set's record is written again, as a tuple of values (the
-    library's ``_STATE``): half the bytes.  Sets load in either form; the
+    library's ``records.STATE``): half the bytes.  Sets load in either form; the
     step makes the layout number say that versions before it cannot read
     this database.  Returns "N sets written"."""
     def walk(s):

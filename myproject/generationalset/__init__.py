@@ -16,6 +16,9 @@ import BTrees.LOBTree
 import BTrees.OLBTree
 import persistent
 
+from . import records
+from .records import NO_REMOVALS
+
 __all__ = [
     "GenerationalSet", "GSet",
     "StringIdGenerationalSet", "SGSet",
@@ -59,57 +62,6 @@ class _Marker:
 _SUBSET = _Marker()
 
 
-class _NoRemovals:
-    """The ``_removals`` and ``_removed`` of a set that never removed a
-    member: empty, read-only, shared by the class.  ``remove`` gives a set
-    BTrees of its own, so a set without removals stores two records and two
-    references fewer."""
-
-    __slots__ = ()
-
-    def __bool__(self):
-        return False
-
-    def __len__(self):
-        return 0
-
-    def __contains__(self, key):
-        return False
-
-    def __iter__(self):
-        return iter(())
-
-    def keys(self, *args, **kw):
-        return ()  # as a BTree's, an empty sequence
-
-    values = items = keys
-
-    def get(self, key, default=None):
-        return default
-
-    def minKey(self, *args):
-        raise ValueError("empty tree")
-
-    maxKey = minKey
-
-
-_NO_REMOVALS = _NoRemovals()
-
-# A set's record is rewritten on every change in its subtree, so its state
-# is pickled as a tuple of values in this order, without the attribute
-# names (about half the bytes); then a dict of any other attributes (a
-# subclass's), if there are any.  None stands for an attribute of _OPTIONAL
-# left to its class default.  A record of an earlier layout (a dict) loads
-# as it is, and is written as a tuple at its next change.
-_STATE = ("id", "parent", "_contents", "_generations", "_subsets", "_len",
-          "_counter", "_generation", "_joined", "_parent_id", "_removals",
-          "_removed", "_remembered", "_forgotten", "_evicted", "_kept",
-          "maximum_removals", "id_attribute")
-_STATE_NAMES = frozenset(_STATE)
-_OPTIONAL = frozenset(("_counter", "_generation", "_joined", "_parent_id",
-                       "_removals", "_removed", "_evicted", "_kept"))
-
-
 def notify(root):
     """Called with the root set after every generation bump; replace me."""
 
@@ -122,7 +74,7 @@ class GenerationalSet(persistent.Persistent):
     _counter = _SUBSET
     _kept = 0
     _parent_id = None  # the id the parent holds this set under
-    _removals = _removed = _NO_REMOVALS
+    _removals = _removed = NO_REMOVALS
     # None: a set stored by an earlier layout, until upgrade() (evolve).
     _subsets = None
     _remembered = None
@@ -147,21 +99,10 @@ class GenerationalSet(persistent.Persistent):
             self._generation = parent.generation
 
     def __getstate__(self):
-        state = self.__dict__
-        values = tuple(map(state.get, _STATE))
-        extra = {name: value for name, value in state.items()
-                 if name not in _STATE_NAMES
-                 and not name.startswith(("_v_", "_p_"))}
-        return values + (extra,) if extra else values
+        return records.pickled(self.__dict__)
 
     def __setstate__(self, state):
-        if isinstance(state, tuple):
-            named = {name: value for name, value in zip(_STATE, state)
-                     if value is not None or name not in _OPTIONAL}
-            if len(state) > len(_STATE):
-                named.update(state[len(_STATE)])
-            state = named
-        super().__setstate__(state)
+        super().__setstate__(records.named(state))
 
     @property
     def generation(self):
@@ -357,7 +298,7 @@ class GenerationalSet(persistent.Persistent):
             raise KeyError(id)
         self._len -= 1
         generation = self._updated()
-        if self._removals is _NO_REMOVALS:
+        if self._removals is NO_REMOVALS:
             self._removals = BTrees.LOBTree.LOBTree()
             self._removed = BTrees.OLBTree.OLBTree()
         self._removals[generation] = id
